@@ -1,0 +1,53 @@
+import Foundation
+import MegatronTensor
+
+extension CPUBackend {
+    public func crossEntropy(_ logits: Tensor, targets: Tensor, losses: Tensor) throws {
+        let (n, vocab) = (logits.shape.leading, logits.shape.last)
+        try expectCount(targets, n, "crossEntropy")
+        try expectCount(losses, n, "crossEntropy")
+        let pt = try checkedTargets(targets, vocab: vocab, "crossEntropy")
+        let px = SendablePointer(try floats(logits, "crossEntropy")), pl = SendablePointer(try floats(losses, "crossEntropy"))
+        forEachRowBlock(n, block: rowBlock(columns: vocab)) { rows in
+            for r in rows {
+                let row = px.base + r * vocab
+                pl[r] = Self.logSumExp(row, vocab) - row[Int(pt[r])]
+            }
+        }
+    }
+
+    public func crossEntropyBackward(_ logits: Tensor, targets: Tensor, dloss: Tensor, into dlogits: Tensor) throws {
+        let (n, vocab) = (logits.shape.leading, logits.shape.last)
+        try expectCount(targets, n, "crossEntropyBackward")
+        try expectCount(dloss, n, "crossEntropyBackward")
+        try expectCount(dlogits, n * vocab, "crossEntropyBackward")
+        let pt = try checkedTargets(targets, vocab: vocab, "crossEntropyBackward")
+        let px = SendablePointer(try floats(logits, "crossEntropyBackward")), pg = SendablePointer(try floats(dloss, "crossEntropyBackward"))
+        let pd = SendablePointer(try floats(dlogits, "crossEntropyBackward"))
+        forEachRowBlock(n, block: rowBlock(columns: vocab)) { rows in
+            for r in rows {
+                let row = px.base + r * vocab, out = pd.base + r * vocab
+                let lse = Self.logSumExp(row, vocab), g = pg[r]
+                for j in 0..<vocab { out[j] = g * exp(row[j] - lse) }
+                out[Int(pt[r])] -= g
+            }
+        }
+    }
+
+    private func checkedTargets(_ targets: Tensor, vocab: Int, _ op: String) throws -> SendablePointer<Int32> {
+        let p = try int32s(targets, op)
+        for i in 0..<targets.count where p[i] < 0 || Int(p[i]) >= vocab {
+            throw TensorError.invalidArgument(op: op, message: "target \(p[i]) at position \(i) is outside the vocabulary of \(vocab)")
+        }
+        return SendablePointer(p)
+    }
+
+    @inline(__always)
+    static func logSumExp(_ row: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
+        var m = -Float.infinity
+        for j in 0..<n { m = max(m, row[j]) }
+        var sum: Float = 0
+        for j in 0..<n { sum += exp(row[j] - m) }
+        return m + log(sum)
+    }
+}

@@ -1,0 +1,52 @@
+import MegatronTensor
+
+/// The feed-forward block: `fc2(act(fc1(x)))`, with SwiGLU's fc1 producing gate and up halves.
+///
+///     let mlp = MLP(&layout, "decoder.layers.0.mlp", config)
+///     let (y, saved) = try mlp.forward(x, store)      // x [s, b, h] → y [s, b, h]
+public struct MLP: Sendable {
+    public let config: TransformerConfig
+    public let linearFC1: Linear
+    public let linearFC2: Linear
+
+    public struct Saved: Sendable {
+        let input: Tensor        // [T, h]
+        let preActivation: Tensor  // [T, ffn] or [T, 2·ffn]
+        let activated: Tensor    // [T, ffn]
+    }
+
+    public init(_ layout: inout ParameterLayout, _ prefix: String, _ config: TransformerConfig) {
+        self.config = config
+        let ffn = config.ffnSize
+        let fc1Out = config.activation == .swiglu ? 2 * ffn : ffn
+        linearFC1 = Linear(&layout, "\(prefix).linear_fc1", in: config.hiddenSize, out: fc1Out, bias: config.addBiasLinear, std: config.initMethodStd)
+        linearFC2 = Linear(&layout, "\(prefix).linear_fc2", in: ffn, out: config.hiddenSize, bias: config.addBiasLinear,
+                           std: config.initMethodStd / (2 * Float(config.numLayers)).squareRoot())
+    }
+
+    public func forward(_ x: Tensor, _ store: ParameterStore) throws -> (Tensor, Saved) {
+        let b = store.backend
+        let input = try x.reshaped([x.shape.leading, config.hiddenSize])
+        let pre = try linearFC1.forward(input, store)
+        let act = try b.empty([input.shape[0], config.ffnSize], dtype: x.dtype)
+        switch config.activation {
+        case .gelu: try b.gelu(pre, into: act, approximate: false)
+        case .geluTanh: try b.gelu(pre, into: act, approximate: true)
+        case .swiglu: try b.swiglu(pre, into: act)
+        }
+        let y = try linearFC2.forward(act, store)
+        return (try y.reshaped(x.shape), Saved(input: input, preActivation: pre, activated: act))
+    }
+
+    public func backward(_ dy: Tensor, _ saved: Saved, _ store: ParameterStore) throws -> Tensor {
+        let b = store.backend
+        let dact = try linearFC2.backward(dy, input: saved.activated, store)
+        let dpre = try b.empty(saved.preActivation.shape, dtype: dy.dtype)
+        switch config.activation {
+        case .gelu: try b.geluBackward(dact, x: saved.preActivation, into: dpre, approximate: false)
+        case .geluTanh: try b.geluBackward(dact, x: saved.preActivation, into: dpre, approximate: true)
+        case .swiglu: try b.swigluBackward(dact, x: saved.preActivation, into: dpre)
+        }
+        return try linearFC1.backward(dpre, input: saved.input, store).reshaped(dy.shape)
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import MegatronTensor
+
+/// How a parameter is initialised.
+public enum ParameterInit: Sendable, Equatable {
+    /// Normal with mean 0 and this standard deviation.
+    case normal(std: Float)
+    case zeros
+    case ones
+}
+
+/// One parameter's place in the flat buffer.
+public struct ParameterSpec: Sendable, Equatable {
+    /// Megatron Core's state-dict key, e.g. `decoder.layers.0.self_attention.linear_qkv.weight`.
+    public let name: String
+    public let shape: Shape
+    /// Offset into the flat buffer, in elements.
+    public let offset: Int
+    public let initializer: ParameterInit
+    /// False for biases and norm weights (Megatron's no-weight-decay group).
+    public let weightDecay: Bool
+}
+
+/// A handle to a declared parameter.
+public struct ParameterRef: Sendable, Hashable {
+    public let index: Int
+}
+
+/// The list of parameters a model declares, in declaration order, laid out contiguously.
+///
+///     var layout = ParameterLayout()
+///     let w = layout.declare("linear.weight", [out, inp], init: .normal(std: 0.02))
+public struct ParameterLayout: Sendable {
+    public private(set) var specs: [ParameterSpec] = []
+    public private(set) var count = 0
+
+    public init() {}
+
+    public mutating func declare(_ name: String, _ shape: Shape, init initializer: ParameterInit, weightDecay: Bool = true) -> ParameterRef {
+        specs.append(ParameterSpec(name: name, shape: shape, offset: count, initializer: initializer, weightDecay: weightDecay))
+        count += shape.count
+        return ParameterRef(index: specs.count - 1)
+    }
+
+    /// Maximal runs of the flat buffer sharing one weight-decay setting, for the optimizer.
+    public var decayRuns: [(range: Range<Int>, weightDecay: Bool)] {
+        var runs: [(range: Range<Int>, weightDecay: Bool)] = []
+        for s in specs where s.shape.count > 0 {
+            let r = s.offset..<s.offset + s.shape.count
+            if let last = runs.last, last.weightDecay == s.weightDecay, last.range.upperBound == r.lowerBound {
+                runs[runs.count - 1].range = last.range.lowerBound..<r.upperBound
+            } else {
+                runs.append((r, s.weightDecay))
+            }
+        }
+        return runs
+    }
+}
+
+/// Parameters and their gradients in two flat fp32 buffers (Megatron's param-and-grad buffer);
+/// each parameter is a view. Gradients accumulate across micro-batches until ``zeroGrad()``.
+public final class ParameterStore: @unchecked Sendable {
+    // Sendable: the buffers are fixed at init; element access goes through the backend.
+    public let layout: ParameterLayout
+    public let backend: any Backend
+    /// `[count]` fp32.
+    public let values: Tensor
+    /// `[count]` fp32.
+    public let grads: Tensor
+
+    /// Allocates both buffers, initialises the values from `seed` and zeroes the gradients.
+    public init(layout: ParameterLayout, backend: any Backend, seed: UInt64) throws {
+        self.layout = layout
+        self.backend = backend
+        values = try backend.empty([layout.count], dtype: .fp32)
+        grads = try backend.zeros([layout.count], dtype: .fp32)
+        var host = [Float](repeating: 0, count: layout.count)
+        for (i, spec) in layout.specs.enumerated() {
+            Self.initialize(&host, spec, seed: seed, stream: UInt64(i))
+        }
+        try backend.upload(host, to: values)
+    }
+
+    public func value(_ ref: ParameterRef) -> Tensor { view(values, ref) }
+    public func grad(_ ref: ParameterRef) -> Tensor { view(grads, ref) }
+
+    public func zeroGrad() throws { try backend.fill(grads, 0) }
+
+    /// The spec and value view of the parameter with this state-dict name, if any.
+    public func parameter(named name: String) -> (spec: ParameterSpec, value: Tensor)? {
+        guard let i = layout.specs.firstIndex(where: { $0.name == name }) else { return nil }
+        return (layout.specs[i], value(ParameterRef(index: i)))
+    }
+
+    private func view(_ flat: Tensor, _ ref: ParameterRef) -> Tensor {
+        let s = layout.specs[ref.index]
+        return Tensor(storage: flat.storage, offset: flat.offset + s.offset, shape: s.shape, dtype: flat.dtype)
+    }
+
+    /// Normal draws by Box–Muller over a Philox stream per parameter, so a parameter's values
+    /// depend only on the seed and its position in the declaration order.
+    static func initialize(_ host: inout [Float], _ spec: ParameterSpec, seed: UInt64, stream: UInt64) {
+        let range = spec.offset..<spec.offset + spec.shape.count
+        switch spec.initializer {
+        case .zeros: for i in range { host[i] = 0 }
+        case .ones: for i in range { host[i] = 1 }
+        case let .normal(std):
+            let rng = Philox(seed: seed)
+            for (k, i) in range.enumerated() {
+                let pair = UInt64(k / 2) * 2
+                let u1 = Double(rng.uniform(pair, subsequence: stream)) + 0x1p-25  // keep log finite
+                let u2 = Double(rng.uniform(pair + 1, subsequence: stream))
+                let r = (-2 * Foundation.log(u1)).squareRoot()
+                let z = k % 2 == 0 ? r * Foundation.cos(2 * Double.pi * u2) : r * Foundation.sin(2 * Double.pi * u2)
+                host[i] = Float(z) * std
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import MegatronTensor
+
+/// One pre-norm decoder layer: `h = x + drop(attn(norm1(x)))`, `out = h + drop(mlp(norm2(h)))`.
+///
+///     let layer = TransformerLayer(&layout, layerNumber: 0, config)
+///     let (y, saved) = try layer.forward(x, &rng, store)    // [s, b, h] → [s, b, h]
+public struct TransformerLayer: Sendable {
+    public let inputLayernorm: Norm
+    public let selfAttention: SelfAttention
+    public let preMLPLayernorm: Norm
+    public let mlp: MLP
+    public let hiddenDropout: Dropout
+
+    public struct Saved: Sendable {
+        let input: Tensor
+        let norm1: Norm.Saved
+        let normed1: Tensor
+        let attention: SelfAttention.Saved
+        let attentionDropoutOffset: UInt64
+        let residual: Tensor
+        let norm2: Norm.Saved
+        let normed2: Tensor
+        let mlp: MLP.Saved
+        let mlpDropoutOffset: UInt64
+        let seed: UInt64
+    }
+
+    public init(_ layout: inout ParameterLayout, layerNumber: Int, _ config: TransformerConfig) {
+        let prefix = "decoder.layers.\(layerNumber)"
+        inputLayernorm = Norm(&layout, "\(prefix).input_layernorm", config)
+        selfAttention = SelfAttention(&layout, "\(prefix).self_attention", config)
+        preMLPLayernorm = Norm(&layout, "\(prefix).pre_mlp_layernorm", config)
+        mlp = MLP(&layout, "\(prefix).mlp", config)
+        hiddenDropout = Dropout(probability: config.hiddenDropout)
+    }
+
+    public func forward(_ x: Tensor, _ rng: inout DropoutStream, _ store: ParameterStore) throws -> (Tensor, Saved) {
+        let b = store.backend
+        let (n1, s1) = try inputLayernorm.forward(x, store)
+        let (attn, sa) = try selfAttention.forward(n1, &rng, store)
+        let (attnDropped, o1) = try hiddenDropout.forward(attn, &rng, b)
+        let residual = try b.empty(x.shape, dtype: x.dtype)
+        try b.add(x, attnDropped, into: residual)
+        let (n2, s2) = try preMLPLayernorm.forward(residual, store)
+        let (m, sm) = try mlp.forward(n2, store)
+        let (mDropped, o2) = try hiddenDropout.forward(m, &rng, b)
+        let out = try b.empty(x.shape, dtype: x.dtype)
+        try b.add(residual, mDropped, into: out)
+        return (out, Saved(input: x, norm1: s1, normed1: n1, attention: sa, attentionDropoutOffset: o1,
+                           residual: residual, norm2: s2, normed2: n2, mlp: sm, mlpDropoutOffset: o2, seed: rng.seed))
+    }
+
+    /// dy `[s, b, h]` → dx `[s, b, h]`.
+    public func backward(_ dy: Tensor, _ saved: Saved, _ store: ParameterStore) throws -> Tensor {
+        let b = store.backend
+        // The residual path passes dy through; each branch adds its contribution via the norms.
+        let dresidual = try b.empty(dy.shape, dtype: dy.dtype)
+        try b.copy(dy, to: dresidual)
+        let dm = try hiddenDropout.backward(dy, offset: saved.mlpDropoutOffset, seed: saved.seed, b)
+        let dn2 = try mlp.backward(dm, saved.mlp, store)
+        try preMLPLayernorm.backward(dn2, input: saved.residual, saved.norm2, accumulateInto: dresidual, store)
+        let da = try hiddenDropout.backward(dresidual, offset: saved.attentionDropoutOffset, seed: saved.seed, b)
+        let dn1 = try selfAttention.backward(da, saved.attention, store)
+        let dx = try b.empty(dy.shape, dtype: dy.dtype)
+        try b.copy(dresidual, to: dx)
+        try inputLayernorm.backward(dn1, input: saved.input, saved.norm1, accumulateInto: dx, store)
+        return dx
+    }
+}

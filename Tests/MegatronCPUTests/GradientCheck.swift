@@ -8,18 +8,6 @@ func randomValues(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
     return (0..<count).map { (rng.uniform(UInt64($0)) * 2 - 1) * scale }
 }
 
-/// ‖a − b‖ / ‖b‖ in double precision.
-func relativeError(_ a: [Float], _ b: [Float]) -> Double {
-    precondition(a.count == b.count, "compared vectors differ in length")
-    var num = 0.0, den = 0.0
-    for i in a.indices {
-        let d = Double(a[i]) - Double(b[i])
-        num += d * d
-        den += Double(b[i]) * Double(b[i])
-    }
-    return (num / max(den, 1e-300)).squareRoot()
-}
-
 /// Checks analytic input gradients against central finite differences of the scalar
 /// L = Σ w ⊙ forward(inputs), w random. All in fp32 with step `h`; the stated tolerance is on
 /// ‖analytic − numeric‖ / ‖numeric‖ (1e-2 by default, well above fp32 differencing noise for

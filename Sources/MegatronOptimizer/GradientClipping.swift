@@ -1,0 +1,16 @@
+import MegatronTensor
+
+/// Global-norm gradient clipping as Megatron's `clip_grad_norm_fp32`.
+public enum GradientClipping {
+    /// Returns the L2 norm of `grads`; when `maxNorm > 0` and the norm exceeds it, scales the
+    /// gradients by `maxNorm / (norm + 1e-6)`.
+    ///
+    ///     let norm = try GradientClipping.clip(store.grads, maxNorm: 1.0, backend: b)
+    public static func clip(_ grads: Tensor, maxNorm: Float, backend: any Backend) throws -> Double {
+        let norm = try backend.sumOfSquares(grads).squareRoot()
+        guard maxNorm > 0, norm.isFinite else { return norm }
+        let coefficient = Double(maxNorm) / (norm + 1e-6)
+        if coefficient < 1 { try backend.scale(grads, by: Float(coefficient)) }
+        return norm
+    }
+}

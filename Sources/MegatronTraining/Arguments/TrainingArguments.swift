@@ -1,0 +1,119 @@
+/// Every value `megatron train` (and `megatron bench`) reads from its command line or
+/// `--config` file, with Megatron-LM's defaults.
+///
+/// Field names are the camelCase form of Megatron-LM's `pretrain_gpt.py` flags
+/// (`--num-layers` → ``numLayers``). Optional fields have no default in Megatron-LM
+/// either (`None`); which of them are required is decided when the arguments are
+/// validated, not here.
+///
+/// Usage:
+/// ```swift
+/// let args = try TrainingArguments.parse(["--num-layers", "12", "--swiglu", "--config", "gpt.yaml"])
+/// print(args.numLayers ?? 0, args.swiglu)
+/// ```
+///
+/// The flags, their kinds, help text and range checks live in ``FlagTable/standard``.
+public struct TrainingArguments: Sendable, Equatable {
+    // MARK: Model
+
+    /// `--num-layers`: number of transformer layers.
+    public var numLayers: Int? = nil
+    /// `--hidden-size`: transformer hidden size.
+    public var hiddenSize: Int? = nil
+    /// `--num-attention-heads`: number of attention heads.
+    public var numAttentionHeads: Int? = nil
+    /// `--group-query-attention`: use grouped-query attention.
+    public var groupQueryAttention: Bool = false
+    /// `--num-query-groups`: number of key/value groups with grouped-query attention.
+    public var numQueryGroups: Int? = nil
+    /// `--ffn-hidden-size`: MLP hidden size (4 × hidden size when unset).
+    public var ffnHiddenSize: Int? = nil
+    /// `--kv-channels`: per-head projection size (hidden size / heads when unset).
+    public var kvChannels: Int? = nil
+    /// `--seq-length`: training sequence length.
+    public var seqLength: Int? = nil
+    /// `--max-position-embeddings`: size of the position-embedding table.
+    public var maxPositionEmbeddings: Int? = nil
+    /// `--normalization`: `LayerNorm` or `RMSNorm`.
+    public var normalization: String = "LayerNorm"
+    /// `--norm-epsilon`: epsilon of the normalization layers.
+    public var normEpsilon: Double = 1e-5
+    /// `--swiglu`: gated SiLU MLP instead of GeLU.
+    public var swiglu: Bool = false
+    /// `--openai-gelu`: OpenAI's tanh approximation of GeLU.
+    public var openaiGelu: Bool = false
+    /// `--position-embedding-type`: `learned_absolute`, `rope` or `none`.
+    public var positionEmbeddingType: String = "learned_absolute"
+    /// `--rotary-base`: base of the rotary embedding frequencies.
+    public var rotaryBase: Int = 10000
+    /// `--make-vocab-size-divisible-by`: pad the vocabulary to a multiple of this.
+    public var makeVocabSizeDivisibleBy: Int = 128
+    /// `--untie-embeddings-and-output-weights`: separate input embedding and output layer weights.
+    public var untieEmbeddingsAndOutputWeights: Bool = false
+    /// `--disable-bias-linear`: no bias in the linear layers.
+    public var disableBiasLinear: Bool = false
+    /// `--hidden-dropout`: dropout probability after attention and MLP.
+    public var hiddenDropout: Double = 0.1
+    /// `--attention-dropout`: dropout probability on attention weights.
+    public var attentionDropout: Double = 0.1
+    /// `--init-method-std`: standard deviation of the weight initialisation.
+    public var initMethodStd: Double = 0.02
+    /// `--vocab-size`: vocabulary size (before padding).
+    public var vocabSize: Int? = nil
+
+    // MARK: Training
+
+    /// `--micro-batch-size`: batch size of one forward/backward pass.
+    public var microBatchSize: Int? = nil
+    /// `--global-batch-size`: batch size of one optimizer step.
+    public var globalBatchSize: Int? = nil
+    /// `--train-iters`: number of optimizer steps.
+    public var trainIters: Int? = nil
+    /// `--lr`: peak learning rate.
+    public var lr: Double? = nil
+    /// `--min-lr`: learning rate floor of the decay.
+    public var minLr: Double = 0.0
+    /// `--lr-decay-style`: `constant`, `linear`, `cosine`, `inverse-square-root` or `WSD`.
+    public var lrDecayStyle: String = "linear"
+    /// `--lr-warmup-iters`: iterations of linear warmup.
+    public var lrWarmupIters: Int = 0
+    /// `--lr-warmup-fraction`: warmup as a fraction of the decay iterations.
+    public var lrWarmupFraction: Double? = nil
+    /// `--lr-decay-iters`: iterations to decay over (train iterations when unset).
+    public var lrDecayIters: Int? = nil
+    /// `--lr-wsd-decay-style`: `exponential`, `linear`, `cosine` or `minus_sqrt`.
+    public var lrWsdDecayStyle: String = "exponential"
+    /// `--lr-wsd-decay-iters`: iterations of the WSD decay phase.
+    public var lrWsdDecayIters: Int? = nil
+    /// `--weight-decay`: decoupled weight decay coefficient.
+    public var weightDecay: Double = 0.01
+    /// `--clip-grad`: global gradient-norm clipping threshold (0 disables).
+    public var clipGrad: Double = 1.0
+    /// `--adam-beta1`: Adam's first-moment coefficient.
+    public var adamBeta1: Double = 0.9
+    /// `--adam-beta2`: Adam's second-moment coefficient.
+    public var adamBeta2: Double = 0.999
+    /// `--adam-eps`: Adam's denominator epsilon.
+    public var adamEps: Double = 1e-8
+    /// `--optimizer`: `adam`.
+    public var optimizer: String = "adam"
+    /// `--seed`: random seed.
+    public var seed: Int = 1234
+    /// `--log-interval`: iterations between log lines.
+    public var logInterval: Int = 100
+    /// `--eval-interval`: iterations between evaluations.
+    public var evalInterval: Int = 1000
+    /// `--eval-iters`: iterations per evaluation.
+    public var evalIters: Int = 100
+    /// `--mock-data`: train on synthetic tokens instead of a dataset.
+    public var mockData: Bool = false
+    /// `--device` (swift-megatron): `auto`, `cpu` or `cuda`.
+    public var device: String = "auto"
+    /// `--bench-iters` (swift-megatron): iterations timed by `megatron bench`.
+    public var benchIters: Int = 10
+    /// `--bench-warmup` (swift-megatron): untimed warmup iterations of `megatron bench`.
+    public var benchWarmup: Int = 2
+
+    /// All values at Megatron-LM's defaults.
+    public init() {}
+}

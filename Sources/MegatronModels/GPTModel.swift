@@ -49,7 +49,8 @@ public final class GPTModel: @unchecked Sendable {
         let layerInputs: Tensor      // output of the last layer [s, b, h]
         let finalNorm: Norm.Saved
         let normed: Tensor           // [T, h]
-        let logits: Tensor           // [T, Vp]
+        /// `[s·b, Vp]` fp32, rows sequence-major; overwritten by the backward.
+        public let logits: Tensor
         let lossWeights: Tensor      // [T]: mask / tokenCount
     }
 

@@ -86,10 +86,11 @@ public final class ParameterStore: @unchecked Sendable {
 
     public func zeroGrad() throws { try backend.fill(grads, 0) }
 
-    /// The spec and value view of the parameter with this state-dict name, if any.
-    public func parameter(named name: String) -> (spec: ParameterSpec, value: Tensor)? {
+    /// The spec, value view and gradient view of the parameter with this state-dict name, if any.
+    public func parameter(named name: String) -> (spec: ParameterSpec, value: Tensor, grad: Tensor)? {
         guard let i = layout.specs.firstIndex(where: { $0.name == name }) else { return nil }
-        return (layout.specs[i], value(ParameterRef(index: i)))
+        let ref = ParameterRef(index: i)
+        return (layout.specs[i], value(ref), grad(ref))
     }
 
     private func view(_ flat: Tensor, _ ref: ParameterRef) -> Tensor {

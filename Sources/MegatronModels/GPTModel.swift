@@ -71,13 +71,14 @@ public final class GPTModel: @unchecked Sendable {
     private var outputWeight: ParameterRef { outputLayer ?? embedding.wordEmbeddings }
 
     /// Runs the model on one micro-batch and returns the loss with what the backward needs.
-    public func forward(_ batch: GPTBatch, dropoutSeed: UInt64) throws -> ForwardState {
+    /// `dropoutSeed` seeds this pass's dropout masks; nil evaluates without dropout.
+    public func forward(_ batch: GPTBatch, dropoutSeed: UInt64?) throws -> ForwardState {
         let b = backend
         guard batch.tokens.shape.rank == 2 else {
             throw TensorError.shapeMismatch(op: "GPTModel.forward", expected: "tokens [s, b]", got: batch.tokens.shape)
         }
         try batch.targets.expect(batch.tokens.shape, "GPTModel.forward targets")
-        var rng = DropoutStream(seed: dropoutSeed)
+        var rng = DropoutStream(seed: dropoutSeed ?? 0, enabled: dropoutSeed != nil)
         let positions = try batch.positions ?? (embedding.positionEmbeddings == nil ? nil : sequencePositions(like: batch.tokens))
         var (x, embSaved) = try embedding.forward(tokens: batch.tokens, positions: positions, &rng, store)
         var saved: [TransformerLayer.Saved] = []

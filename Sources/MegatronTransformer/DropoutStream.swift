@@ -7,11 +7,13 @@ import MegatronTensor
 ///     let offset = rng.take(x.count)
 public struct DropoutStream: Sendable {
     public let seed: UInt64
+    /// False in evaluation: every dropout site is the identity.
+    public let enabled: Bool
     public private(set) var offset: UInt64 = 0
 
-    public init(seed: UInt64, offset: UInt64 = 0) {
+    public init(seed: UInt64, enabled: Bool = true) {
         self.seed = seed
-        self.offset = offset
+        self.enabled = enabled
     }
 
     /// Reserves `count` consecutive counters and returns the first.
@@ -22,10 +24,7 @@ public struct DropoutStream: Sendable {
 
     /// A seed for a site that needs a whole stream of its own (attention dropout), unique per call.
     public mutating func takeSeed() -> UInt64 {
-        var z = seed &+ 0x9E37_79B9_7F4A_7C15 &* (take(1) &+ 1)
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        mixSeed(seed ^ mixSeed(take(1)))
     }
 }
 
@@ -35,9 +34,9 @@ public struct Dropout: Sendable {
 
     public init(probability: Float) { self.probability = probability }
 
-    /// Returns the output and the stream offset its mask used.
-    public func forward(_ x: Tensor, _ rng: inout DropoutStream, _ backend: any Backend) throws -> (Tensor, UInt64) {
-        guard probability > 0 else { return (x, 0) }
+    /// Returns the output and the stream offset its mask used (nil when nothing was dropped).
+    public func forward(_ x: Tensor, _ rng: inout DropoutStream, _ backend: any Backend) throws -> (Tensor, UInt64?) {
+        guard probability > 0, rng.enabled else { return (x, nil) }
         let offset = rng.take(x.count)
         let y = try backend.empty(x.shape, dtype: x.dtype)
         try backend.dropout(x, into: y, probability: probability, seed: rng.seed, offset: offset)
@@ -45,8 +44,8 @@ public struct Dropout: Sendable {
     }
 
     /// The same mask and scale applied to the incoming gradient.
-    public func backward(_ dy: Tensor, offset: UInt64, seed: UInt64, _ backend: any Backend) throws -> Tensor {
-        guard probability > 0 else { return dy }
+    public func backward(_ dy: Tensor, offset: UInt64?, seed: UInt64, _ backend: any Backend) throws -> Tensor {
+        guard let offset else { return dy }
         let dx = try backend.empty(dy.shape, dtype: dy.dtype)
         try backend.dropout(dy, into: dx, probability: probability, seed: seed, offset: offset)
         return dx

@@ -13,7 +13,7 @@ public struct LanguageModelEmbedding: Sendable {
     public struct Saved: Sendable {
         let tokens: Tensor
         let positions: Tensor?
-        let dropoutOffset: UInt64
+        let dropoutOffset: UInt64?
         let seed: UInt64
     }
 

@@ -18,6 +18,7 @@ public struct SelfAttention: Sendable {
         let context: Tensor    // [s, b, nq, d]
         let lse: Tensor        // [b, nq, s]
         let dropoutSeed: UInt64
+        let dropout: Float
     }
 
     public init(_ layout: inout ParameterLayout, _ prefix: String, _ config: TransformerConfig) {
@@ -48,10 +49,11 @@ public struct SelfAttention: Sendable {
         }
         let context = try b.empty(q.shape, dtype: x.dtype)
         let lse = try b.empty([batch, nq, s], dtype: .fp32)
-        let seed = config.attentionDropout > 0 ? rng.takeSeed() : 0
-        try b.attention(q: q, k: k, v: v, into: context, lse: lse, scale: scale, dropout: config.attentionDropout, seed: seed)
+        let dropout = rng.enabled ? config.attentionDropout : 0
+        let seed = dropout > 0 ? rng.takeSeed() : 0
+        try b.attention(q: q, k: k, v: v, into: context, lse: lse, scale: scale, dropout: dropout, seed: seed)
         let out = try linearProj.forward(context.reshaped([s * batch, nq * d]), store)
-        return (try out.reshaped(x.shape), Saved(input: input, q: q, k: k, v: v, context: context, lse: lse, dropoutSeed: seed))
+        return (try out.reshaped(x.shape), Saved(input: input, q: q, k: k, v: v, context: context, lse: lse, dropoutSeed: seed, dropout: dropout))
     }
 
     /// dy `[s, b, h]` → dx `[s, b, h]`; accumulates parameter gradients.
@@ -65,7 +67,7 @@ public struct SelfAttention: Sendable {
         let dv = try b.empty(saved.v.shape, dtype: dy.dtype)
         try b.attentionBackward(dcontext.reshaped(saved.q.shape), q: saved.q, k: saved.k, v: saved.v, out: saved.context,
                                 lse: saved.lse, dq: dq, dk: dk, dv: dv, scale: scale,
-                                dropout: config.attentionDropout, seed: saved.dropoutSeed)
+                                dropout: saved.dropout, seed: saved.dropoutSeed)
         if config.positionEmbeddingType == .rope {
             try b.rope(dq, base: config.rotaryBase, inverse: true)
             try b.rope(dk, base: config.rotaryBase, inverse: true)

@@ -16,12 +16,12 @@ public struct TransformerLayer: Sendable {
         let norm1: Norm.Saved
         let normed1: Tensor
         let attention: SelfAttention.Saved
-        let attentionDropoutOffset: UInt64
+        let attentionDropoutOffset: UInt64?
         let residual: Tensor
         let norm2: Norm.Saved
         let normed2: Tensor
         let mlp: MLP.Saved
-        let mlpDropoutOffset: UInt64
+        let mlpDropoutOffset: UInt64?
         let seed: UInt64
     }
 

@@ -97,6 +97,10 @@ extension TrainingArguments {
 
         // Second pass: config files first, then the command line on top.
         var result = TrainingArguments()
+        if let (_, value) = assignments.last(where: { $0.0.name == "model" }), case .string(let name) = value,
+           let preset = ModelPreset(rawValue: name) {
+            try applyConfig(yaml: preset.yaml, path: "preset \(name)", to: &result, table: table)
+        }
         for path in configPaths {
             try applyConfigFile(atPath: path, to: &result, table: table)
         }

@@ -452,6 +452,9 @@ public struct FlagTable: Sendable {
                 help: "Train on synthetic random tokens instead of a dataset."),
 
         // MARK: swift-megatron
+        .choice("model", \.model, ["custom"] + ModelPreset.allCases.map(\.rawValue), .swiftMegatron, ours: true,
+                help: "swift-megatron only: start from a named model and batch preset (its values "
+                    + "apply before --config files and flags, which override them)."),
         .choice("device", \.device, ["auto", "cpu", "cuda"], .swiftMegatron, ours: true,
                 help: "swift-megatron only: where to run; auto picks CUDA when a GPU is present, "
                     + "else the CPU."),

@@ -113,6 +113,8 @@ public struct TrainingArguments: Sendable, Equatable {
     public var benchIters: Int = 10
     /// `--bench-warmup` (swift-megatron): untimed warmup iterations of `megatron bench`.
     public var benchWarmup: Int = 2
+    /// swift-megatron only: a named preset (``ModelPreset``) or "custom".
+    public var model: String = "custom"
 
     /// All values at Megatron-LM's defaults.
     public init() {}

@@ -1,0 +1,45 @@
+import Foundation
+import MegatronData
+import MegatronTensor
+
+/// `megatron bench`: times full training iterations (forward, backward, optimizer) on mock
+/// data after untimed warm-up, and reports tokens/s, TFLOP/s and the FLOP formula used.
+///
+///     let report = try Benchmark.run(setup: setup, backend: CPUBackend(), warmup: 2, iterations: 10)
+public enum Benchmark {
+    public struct Report: Sendable {
+        public let secondsPerIteration: Double
+        public let tokensPerSecond: Double
+        public let tflops: Double
+        public let flopsPerIteration: Double
+        public let parameters: Int
+        public let lastLoss: Float
+        public let peakResidentBytes: Int?
+    }
+
+    public static func run(setup: TrainingSetup, backend: any Backend, warmup: Int, iterations: Int) throws -> Report {
+        let data = MockGPTDataset(vocabSize: setup.model.vocabSize, seqLength: setup.model.seqLength, seed: setup.seed)
+        let trainer = try Trainer(setup: setup, backend: backend, train: data, validation: nil)
+        var loss: Float = 0
+        for _ in 0..<warmup { loss = try trainer.step().loss }
+        try backend.synchronize()
+        let start = Date()
+        for _ in 0..<iterations { loss = try trainer.step().loss }
+        try backend.synchronize()
+        let seconds = Date().timeIntervalSince(start) / Double(max(iterations, 1))
+        let flops = ThroughputModel(config: setup.model).flopsPerIteration(globalBatch: setup.globalBatchSize)
+        return Report(secondsPerIteration: seconds, tokensPerSecond: Double(setup.tokensPerIteration) / seconds,
+                      tflops: flops / seconds / 1e12, flopsPerIteration: flops,
+                      parameters: trainer.model.store.layout.count, lastLoss: loss, peakResidentBytes: peakResidentBytes())
+    }
+
+    /// The process's peak resident set (VmHWM) on Linux.
+    static func peakResidentBytes() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let kb = line.split(separator: " ").compactMap { Int($0) }.first
+            return kb.map { $0 * 1024 }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,141 @@
+import Foundation
+import MegatronData
+import MegatronModels
+import MegatronOptimizer
+import MegatronTensor
+
+/// A training run that cannot go on.
+public enum TrainingError: Error, Equatable, CustomStringConvertible {
+    case nonFiniteLoss(iteration: Int, loss: Float)
+
+    public var description: String {
+        switch self {
+        case let .nonFiniteLoss(i, loss):
+            "lm loss is \(loss) at iteration \(i): stopping (lower --lr, raise --clip-grad protection, or check the data)"
+        }
+    }
+}
+
+/// Megatron's pretraining loop on one data-parallel rank: per iteration, gradient accumulation
+/// over micro-batches, clipping, AdamW with the learning-rate schedule, Megatron's log line
+/// every `--log-interval` and a validation pass every `--eval-interval`.
+///
+///     let trainer = try Trainer(setup: setup, backend: CPUBackend(), train: data, validation: valid)
+///     try trainer.run { print($0) }
+public final class Trainer {
+    public let setup: TrainingSetup
+    public let model: GPTModel
+    public let optimizer: AdamW
+    public let train: any GPTSampleSource
+    public let validation: (any GPTSampleSource)?
+    public private(set) var iteration = 0
+    public private(set) var consumedSamples = 0
+    public private(set) var skippedIterations = 0
+
+    public init(setup: TrainingSetup, backend: any Backend, train: any GPTSampleSource, validation: (any GPTSampleSource)?) throws {
+        self.setup = setup
+        self.train = train
+        self.validation = validation
+        model = try GPTModel(config: setup.model, backend: backend, seed: setup.seed)
+        optimizer = try AdamW(params: model.store.values, grads: model.store.grads, decayRuns: model.store.layout.decayRuns,
+                              hyperparameters: setup.adam, backend: backend)
+    }
+
+    /// What one iteration produced.
+    public struct StepResult: Sendable {
+        public let loss: Float
+        public let gradNorm: Double
+        public let learningRate: Double
+        public let skipped: Bool
+    }
+
+    /// One optimizer step over a global batch; throws on a non-finite loss.
+    public func step() throws -> StepResult {
+        let lr = setup.schedule.learningRate(atStep: iteration)
+        iteration += 1
+        try model.store.zeroGrad()
+        let m = setup.microBatchesPerIteration
+        var lossSum: Float = 0
+        for micro in 0..<m {
+            let batch = try makeBatch(train, firstSample: consumedSamples + micro * setup.microBatchSize)
+            let state = try model.forward(batch, dropoutSeed: dropoutSeed(iteration: iteration, microBatch: micro))
+            lossSum += state.loss
+            try model.backward(state, gradientScale: 1 / Float(m))
+        }
+        let loss = lossSum / Float(m)
+        guard loss.isFinite else { throw TrainingError.nonFiniteLoss(iteration: iteration, loss: loss) }
+        let stats = try optimizer.step(lr: Float(lr))
+        let skipped = !stats.gradNorm.isFinite
+        if skipped { skippedIterations += 1 }
+        consumedSamples += setup.globalBatchSize
+        return StepResult(loss: loss, gradNorm: stats.gradNorm, learningRate: lr, skipped: skipped)
+    }
+
+    /// Mean loss over `--eval-iters` validation batches, without dropout.
+    public func evaluate() throws -> Double {
+        guard let validation, setup.evalIters > 0 else { return .nan }
+        var total = 0.0
+        let perIteration = setup.microBatchesPerIteration
+        for i in 0..<setup.evalIters {
+            for micro in 0..<perIteration {
+                let first = (i * perIteration + micro) * setup.microBatchSize
+                total += Double(try model.forward(try makeBatch(validation, firstSample: first), dropoutSeed: nil).loss)
+            }
+        }
+        return total / Double(setup.evalIters * perIteration)
+    }
+
+    /// Trains for `--train-iters`, reporting through `log`.
+    public func run(log: (String) -> Void) throws {
+        let flops = ThroughputModel(config: setup.model).flopsPerIteration(globalBatch: setup.globalBatchSize)
+        var windowLoss = 0.0, windowNorm = 0.0, windowIters = 0
+        var windowStart = Date()
+        while iteration < setup.trainIters {
+            let result = try step()
+            windowLoss += Double(result.loss)
+            windowNorm += result.gradNorm
+            windowIters += 1
+            if iteration % setup.logInterval == 0 || iteration == setup.trainIters {
+                let seconds = Date().timeIntervalSince(windowStart) / Double(windowIters)
+                log(IterationLog.line(.init(
+                    iteration: iteration, trainIters: setup.trainIters, consumedSamples: consumedSamples,
+                    millisecondsPerIteration: seconds * 1000,
+                    tokensPerSecond: Double(setup.tokensPerIteration) / seconds,
+                    tflopsPerDevice: flops / seconds / 1e12, learningRate: result.learningRate,
+                    globalBatchSize: setup.globalBatchSize, loss: windowLoss / Double(windowIters),
+                    gradNorm: windowNorm / Double(windowIters), skippedIterations: skippedIterations, nanIterations: 0)))
+                windowLoss = 0
+                windowNorm = 0
+                windowIters = 0
+                windowStart = Date()
+            }
+            if validation != nil, setup.evalIters > 0, iteration % setup.evalInterval == 0 || iteration == setup.trainIters {
+                log(IterationLog.validation(iteration: iteration, loss: try evaluate()))
+                windowStart = Date()
+            }
+        }
+    }
+
+    /// Tokens and next-token targets of samples `first ..< first + micro-batch`, laid out `[s, b]`.
+    func makeBatch(_ source: any GPTSampleSource, firstSample first: Int) throws -> GPTBatch {
+        let (s, b) = (setup.model.seqLength, setup.microBatchSize)
+        var tokens = [Int32](repeating: 0, count: s * b), targets = tokens
+        for j in 0..<b {
+            let sample = try source.sample(first + j)
+            guard sample.count >= s + 1 else {
+                throw TensorError.invalidArgument(op: "makeBatch", message: "sample \(first + j) has \(sample.count) tokens, need \(s + 1)")
+            }
+            for t in 0..<s {
+                tokens[t * b + j] = sample[t]
+                targets[t * b + j] = sample[t + 1]
+            }
+        }
+        let backend = model.backend
+        return GPTBatch(tokens: try backend.tensor(int32: tokens, shape: [s, b]), targets: try backend.tensor(int32: targets, shape: [s, b]))
+    }
+
+    /// A distinct dropout seed per (iteration, micro-batch), derived from `--seed`.
+    private func dropoutSeed(iteration: Int, microBatch: Int) -> UInt64 {
+        mixSeed(setup.seed ^ mixSeed(UInt64(iteration) << 20 | UInt64(microBatch)))
+    }
+}

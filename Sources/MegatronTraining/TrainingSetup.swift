@@ -1,0 +1,109 @@
+import MegatronOptimizer
+import MegatronTransformer
+
+/// Everything a run needs, derived from ``TrainingArguments`` and checked for consistency
+/// before anything is allocated.
+///
+///     let setup = try TrainingSetup(try TrainingArguments.parse(CommandLine.arguments.dropFirst(2).map { $0 }))
+public struct TrainingSetup: Sendable {
+    public let model: TransformerConfig
+    public let microBatchSize: Int
+    public let globalBatchSize: Int
+    public let dataParallelSize: Int
+    public let trainIters: Int
+    public let schedule: LearningRateSchedule
+    public let adam: AdamW.Hyperparameters
+    public let seed: UInt64
+    public let logInterval: Int
+    public let evalInterval: Int
+    public let evalIters: Int
+
+    /// Micro-batches accumulated per iteration on each data-parallel rank.
+    public var microBatchesPerIteration: Int { globalBatchSize / (microBatchSize * dataParallelSize) }
+    public var tokensPerIteration: Int { globalBatchSize * model.seqLength }
+
+    public init(_ args: TrainingArguments, dataParallelSize: Int = 1) throws(SetupError) {
+        func required<T>(_ value: T?, _ flag: String) throws(SetupError) -> T {
+            guard let value else { throw .missing(flag) }
+            return value
+        }
+        guard args.mockData else { throw .noData }
+        var c = TransformerConfig(
+            numLayers: try required(args.numLayers, "--num-layers"),
+            hiddenSize: try required(args.hiddenSize, "--hidden-size"),
+            numAttentionHeads: try required(args.numAttentionHeads, "--num-attention-heads"),
+            vocabSize: try required(args.vocabSize, "--vocab-size"),
+            seqLength: try required(args.seqLength, "--seq-length"))
+        // Megatron reads --num-query-groups only with --group-query-attention.
+        c.numQueryGroups = args.groupQueryAttention ? (args.numQueryGroups ?? 1) : nil
+        c.ffnHiddenSize = args.ffnHiddenSize
+        c.kvChannels = args.kvChannels
+        c.maxPositionEmbeddings = args.maxPositionEmbeddings
+        c.normalization = Normalization(rawValue: args.normalization) ?? .layerNorm
+        c.layernormEpsilon = Float(args.normEpsilon)
+        if args.swiglu && args.openaiGelu { throw .conflict("--swiglu", "--openai-gelu") }
+        c.activation = args.swiglu ? .swiglu : args.openaiGelu ? .geluTanh : .gelu
+        c.addBiasLinear = !args.disableBiasLinear
+        c.positionEmbeddingType = PositionEmbeddingType(rawValue: args.positionEmbeddingType) ?? .learnedAbsolute
+        c.rotaryBase = Float(args.rotaryBase)
+        c.hiddenDropout = Float(args.hiddenDropout)
+        c.attentionDropout = Float(args.attentionDropout)
+        c.initMethodStd = Float(args.initMethodStd)
+        c.makeVocabSizeDivisibleBy = args.makeVocabSizeDivisibleBy
+        c.shareEmbeddingsAndOutputWeights = !args.untieEmbeddingsAndOutputWeights
+        do { model = try c.validated() } catch { throw .model(error) }
+
+        microBatchSize = try required(args.microBatchSize, "--micro-batch-size")
+        self.dataParallelSize = dataParallelSize
+        globalBatchSize = args.globalBatchSize ?? microBatchSize * dataParallelSize
+        guard globalBatchSize % (microBatchSize * dataParallelSize) == 0 else {
+            throw .batch(global: globalBatchSize, micro: microBatchSize, dataParallel: dataParallelSize)
+        }
+        trainIters = try required(args.trainIters, "--train-iters")
+        let lr = try required(args.lr, "--lr")
+        let decayIters = args.lrDecayIters ?? trainIters
+        if args.lrWarmupFraction != nil && args.lrWarmupIters != 0 {
+            throw .conflict("--lr-warmup-fraction", "--lr-warmup-iters")
+        }
+        let warmup = args.lrWarmupFraction.map { Int($0 * Double(decayIters)) } ?? args.lrWarmupIters
+        do {
+            schedule = try LearningRateSchedule(
+                maxLR: lr, minLR: args.minLr, warmupSteps: warmup, decaySteps: max(decayIters, 1),
+                style: LRDecayStyle(rawValue: args.lrDecayStyle) ?? .linear,
+                wsdDecaySteps: args.lrWsdDecayIters, wsdStyle: WSDDecayStyle(rawValue: args.lrWsdDecayStyle) ?? .exponential)
+        } catch { throw .schedule(error) }
+        var adam = AdamW.Hyperparameters()
+        adam.beta1 = Float(args.adamBeta1)
+        adam.beta2 = Float(args.adamBeta2)
+        adam.epsilon = Float(args.adamEps)
+        adam.weightDecay = Float(args.weightDecay)
+        adam.clipGrad = Float(args.clipGrad)
+        self.adam = adam
+        seed = UInt64(args.seed)
+        logInterval = args.logInterval
+        evalInterval = args.evalInterval
+        evalIters = args.evalIters
+    }
+}
+
+/// An inconsistent or incomplete set of training flags.
+public enum SetupError: Error, CustomStringConvertible {
+    case missing(String)
+    case noData
+    case conflict(String, String)
+    case batch(global: Int, micro: Int, dataParallel: Int)
+    case model(ConfigError)
+    case schedule(ScheduleError)
+
+    public var description: String {
+        switch self {
+        case let .missing(flag): "\(flag) is required"
+        case .noData: "no training data: pass --mock-data (dataset files come with the data issue's --data-path)"
+        case let .conflict(a, b): "\(a) and \(b) cannot be used together"
+        case let .batch(g, m, dp):
+            "--global-batch-size \(g) is not divisible by --micro-batch-size \(m) × data-parallel size \(dp)"
+        case let .model(e): e.description
+        case let .schedule(e): e.description
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import ArgumentParser
+import Foundation
+import MegatronCPU
+import MegatronData
+import MegatronTensor
+import MegatronTraining
+
+@main
+struct Megatron: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "megatron",
+        abstract: "Train GPT and Llama models the way Megatron-LM does, from one Swift binary.",
+        subcommands: [Train.self, Bench.self])
+}
+
+/// Writes one line to standard output at once (unbuffered, so log lines appear as they happen).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// Parses Megatron-style flags, printing help or a clear error and exiting non-zero on bad input.
+func parseTrainingArguments(_ raw: [String], command: String) throws -> TrainingArguments {
+    do {
+        return try TrainingArguments.parse(raw)
+    } catch .helpRequested {
+        say(TrainingArguments.helpText(command: command))
+        throw ExitCode.success
+    } catch {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(2)
+    }
+}
+
+/// The backend `--device` asks for.
+func makeBackend(_ device: String) throws -> any Backend {
+    switch device {
+    case "cuda":
+        FileHandle.standardError.write(Data("error: --device cuda: this build has no CUDA backend yet; use --device cpu\n".utf8))
+        throw ExitCode(2)
+    default:
+        let backend = CPUBackend()
+        say("device: \(backend.name)")
+        return backend
+    }
+}
+
+/// Runs `body`, turning a thrown error into one clear line and exit status 1.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let exit as ExitCode {
+        throw exit
+    } catch {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode.failure
+    }
+}
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Pretrain a GPT with Megatron-LM's pretrain_gpt.py flags (see `megatron train --help`).")
+
+    @Argument(parsing: .allUnrecognized, help: "Megatron-LM flags, e.g. --num-layers 12 --mock-data")
+    var arguments: [String] = []
+
+    func run() throws {
+        let args = try parseTrainingArguments(arguments, command: "megatron train")
+        try reportingErrors {
+            let setup = try TrainingSetup(args)
+            let backend = try makeBackend(args.device)
+            let c = setup.model
+            say("model: \(c.numLayers) layers, hidden \(c.hiddenSize), \(c.numAttentionHeads) heads (\(c.queryGroups) query groups), "
+                + "ffn \(c.ffnSize), seq \(c.seqLength), vocab \(c.vocabSize) padded to \(c.paddedVocabSize)")
+            let train = MockGPTDataset(vocabSize: c.vocabSize, seqLength: c.seqLength, seed: setup.seed)
+            let valid = MockGPTDataset(vocabSize: c.vocabSize, seqLength: c.seqLength, seed: mixSeed(setup.seed))
+            let trainer = try Trainer(setup: setup, backend: backend, train: train, validation: valid)
+            say("parameters: \(trainer.model.store.layout.count), micro-batches per iteration: \(setup.microBatchesPerIteration)")
+            try trainer.run(log: say)
+        }
+    }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure training throughput (tokens/s, TFLOP/s) of a named (--model) or flagged config on mock data.")
+
+    @Argument(parsing: .allUnrecognized, help: "Megatron-LM flags or --model NAME, plus --bench-iters, --bench-warmup")
+    var arguments: [String] = []
+
+    func run() throws {
+        // bench always runs on mock data and needs no schedule length of its own.
+        var args = try parseTrainingArguments(arguments, command: "megatron bench")
+        args.mockData = true
+        args.trainIters = args.trainIters ?? args.benchWarmup + args.benchIters
+        let parsed = args
+        try reportingErrors {
+            let setup = try TrainingSetup(parsed)
+            let backend = try makeBackend(parsed.device)
+            let c = setup.model
+            say("config: \(parsed.model) — \(c.numLayers) layers, hidden \(c.hiddenSize), heads \(c.numAttentionHeads)/\(c.queryGroups), "
+                + "ffn \(c.ffnSize) (\(c.activation.rawValue)), seq \(c.seqLength), vocab \(c.paddedVocabSize), "
+                + "micro batch \(setup.microBatchSize), global batch \(setup.globalBatchSize)")
+            say(ThroughputModel.formula)
+            let r = try Benchmark.run(setup: setup, backend: backend, warmup: parsed.benchWarmup, iterations: parsed.benchIters)
+            say(String(format: "parameters: %.1fM, FLOPs per iteration: %.3e", Double(r.parameters) / 1e6, r.flopsPerIteration))
+            say(String(format: "time per iteration: %.1f ms, tokens/s: %.0f, TFLOP/s: %.3f, loss: %.4f",
+                         r.secondsPerIteration * 1000, r.tokensPerSecond, r.tflops, r.lastLoss))
+            if let peak = r.peakResidentBytes { say(String(format: "peak host memory: %.2f GiB", Double(peak) / 1_073_741_824)) }
+            say("MFU: n/a on the CPU (no reference peak)")
+        }
+    }
+}

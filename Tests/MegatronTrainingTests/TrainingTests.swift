@@ -1,0 +1,108 @@
+import Foundation
+import MegatronCPU
+import MegatronData
+import MegatronTensor
+import MegatronTraining
+import MegatronTransformer
+import Testing
+
+@Suite("Training setup, loop and logging")
+struct TrainingTests {
+    func tinyArgs(_ extra: [String] = []) throws -> TrainingArguments {
+        try TrainingArguments.parse([
+            "--mock-data", "--num-layers", "2", "--hidden-size", "32", "--num-attention-heads", "4",
+            "--seq-length", "16", "--vocab-size", "100", "--micro-batch-size", "2", "--global-batch-size", "4",
+            "--train-iters", "6", "--lr", "1e-3", "--log-interval", "2", "--eval-interval", "3", "--eval-iters", "1",
+        ] + extra)
+    }
+
+    @Test func setupDerivesBatchesAndSchedule() throws {
+        let s = try TrainingSetup(try tinyArgs(["--lr-warmup-fraction", "0.5", "--lr-decay-style", "cosine"]))
+        #expect(s.microBatchesPerIteration == 2)
+        #expect(s.tokensPerIteration == 64)
+        #expect(s.schedule.warmupSteps == 3 && s.schedule.decaySteps == 6 && s.schedule.style == .cosine)
+        #expect(s.model.paddedVocabSize == 128)
+    }
+
+    @Test func setupRejectsInconsistentFlags() throws {
+        #expect(throws: SetupError.self) { try TrainingSetup(try tinyArgs(["--global-batch-size", "5"])) }
+        #expect(throws: SetupError.self) { try TrainingSetup(try tinyArgs(["--swiglu", "--openai-gelu"])) }
+        #expect(throws: SetupError.self) { try TrainingSetup(try tinyArgs(["--hidden-size", "30"])) }
+        #expect(throws: SetupError.self) { try TrainingSetup(try tinyArgs(["--lr-warmup-iters", "2", "--lr-warmup-fraction", "0.1"])) }
+        var noData = try tinyArgs()
+        noData.mockData = false
+        #expect(throws: SetupError.self) { try TrainingSetup(noData) }
+        var noLR = try tinyArgs()
+        noLR.lr = nil
+        do {
+            _ = try TrainingSetup(noLR)
+            Issue.record("missing --lr accepted")
+        } catch {
+            #expect(error.description == "--lr is required")
+        }
+    }
+
+    @Test func groupQueryAttentionFollowsMegatron() throws {
+        // --num-query-groups counts only with --group-query-attention (default 1 group then).
+        #expect(try TrainingSetup(try tinyArgs(["--num-query-groups", "2"])).model.queryGroups == 4)
+        #expect(try TrainingSetup(try tinyArgs(["--group-query-attention"])).model.queryGroups == 1)
+        #expect(try TrainingSetup(try tinyArgs(["--group-query-attention", "--num-query-groups", "2"])).model.queryGroups == 2)
+    }
+
+    @Test func trainingLoopLogsMegatronLinesAndValidation() throws {
+        let setup = try TrainingSetup(try tinyArgs())
+        let data = MockGPTDataset(vocabSize: 100, seqLength: 16, seed: 1)
+        let trainer = try Trainer(setup: setup, backend: CPUBackend(), train: data, validation: MockGPTDataset(vocabSize: 100, seqLength: 16, seed: 2))
+        var lines: [String] = []
+        try trainer.run { lines.append($0) }
+        let iterationLines = lines.filter { $0.contains(" iteration ") && $0.contains("lm loss:") }
+        #expect(iterationLines.count == 3)
+        #expect(iterationLines.last?.contains("iteration        6/       6 | consumed samples:           24 |") == true)
+        #expect(lines.filter { $0.contains("validation loss at iteration") }.count == 2)
+        #expect(trainer.consumedSamples == 24)
+    }
+
+    @Test func lossFallsOnARepeatedBatch() throws {
+        // A source that always returns the same sample: the loss must fall well below log(V).
+        struct Fixed: GPTSampleSource {
+            let seqLength = 16
+            func sample(_ index: Int) throws -> [Int32] { (0...16).map { Int32(($0 * 7) % 100) } }
+        }
+        let setup = try TrainingSetup(try tinyArgs(["--train-iters", "40", "--lr", "1e-2", "--lr-decay-style", "constant", "--weight-decay", "0", "--hidden-dropout", "0", "--attention-dropout", "0"]))
+        let trainer = try Trainer(setup: setup, backend: CPUBackend(), train: Fixed(), validation: nil)
+        let first = try trainer.step().loss
+        var last = first
+        while trainer.iteration < 40 { last = try trainer.step().loss }
+        #expect(first > 4 && last < 1, "loss \(first) → \(last)")
+    }
+
+    @Test func nonFiniteLossStopsWithTheIteration() throws {
+        let setup = try TrainingSetup(try tinyArgs(["--lr", "1e10", "--clip-grad", "0", "--hidden-dropout", "0"]))
+        let trainer = try Trainer(setup: setup, backend: CPUBackend(), train: MockGPTDataset(vocabSize: 100, seqLength: 16, seed: 1), validation: nil)
+        do {
+            while trainer.iteration < 6 { _ = try trainer.step() }
+            Issue.record("an lr of 1e10 trained six iterations without a non-finite loss")
+        } catch let TrainingError.nonFiniteLoss(iteration, _) {
+            #expect(iteration >= 2)
+            #expect(TrainingError.nonFiniteLoss(iteration: iteration, loss: .nan).description.contains("iteration \(iteration)"))
+        }
+    }
+
+    @Test func scientificFormatMatchesPython() {
+        #expect(IterationLog.scientific(10.823456789) == "1.082346E+01")
+        #expect(IterationLog.scientific(3e-4) == "3.000000E-04")
+    }
+
+    @Test func flopFormulaForGPT2Small() throws {
+        var c = TransformerConfig.gpt2(numLayers: 12, hiddenSize: 768, numAttentionHeads: 12, vocabSize: 50257, seqLength: 1024)
+        c = try c.validated()
+        // Per token: 12 layers · (MLP 6·768·3072·2 + attention linears 6·768·(2304 + 768)) + logits 6·768·50304.
+        let mlp: Double = 6 * 768 * 3072 * 2
+        let attentionLinear: Double = 6 * 768 * (2304 + 768)
+        let logits: Double = 6 * 768 * 50304
+        let perToken: Double = 12 * (mlp + attentionLinear) + logits
+        let attention: Double = 1024 * 1024 * 6 * 768 * 12
+        let expected = 64 * 1024 * perToken + 64 * attention
+        #expect(ThroughputModel(config: c).flopsPerIteration(globalBatch: 64) == expected)
+    }
+}

@@ -10,7 +10,7 @@ struct Megatron: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "megatron",
         abstract: "Train GPT and Llama models the way Megatron-LM does, from one Swift binary.",
-        subcommands: [Train.self, Bench.self])
+        subcommands: [Train.self, Bench.self, Flags.self])
 }
 
 /// Writes one line to standard output at once (unbuffered, so log lines appear as they happen).
@@ -58,7 +58,8 @@ func reportingErrors(_ body: () throws -> Void) throws {
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Pretrain a GPT with Megatron-LM's pretrain_gpt.py flags (see `megatron train --help`).")
+        abstract: "Pretrain a GPT with Megatron-LM's pretrain_gpt.py flags (see `megatron train --help`).",
+        helpNames: [])  // --help reaches the Megatron flag parser, which lists every flag
 
     @Argument(parsing: .allUnrecognized, help: "Megatron-LM flags, e.g. --num-layers 12 --mock-data")
     var arguments: [String] = []
@@ -82,7 +83,8 @@ struct Train: ParsableCommand {
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure training throughput (tokens/s, TFLOP/s) of a named (--model) or flagged config on mock data.")
+        abstract: "Measure training throughput (tokens/s, TFLOP/s) of a named (--model) or flagged config on mock data.",
+        helpNames: [])
 
     @Argument(parsing: .allUnrecognized, help: "Megatron-LM flags or --model NAME, plus --bench-iters, --bench-warmup")
     var arguments: [String] = []
@@ -109,4 +111,11 @@ struct Bench: ParsableCommand {
             say("MFU: n/a on the CPU (no reference peak)")
         }
     }
+}
+
+struct Flags: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print every `train`/`bench` flag as a Markdown table (the README's flag table).")
+
+    func run() throws { say(TrainingArguments.markdownFlagTable()) }
 }

@@ -106,3 +106,14 @@ struct TrainingTests {
         #expect(ThroughputModel(config: c).flopsPerIteration(globalBatch: 64) == expected)
     }
 }
+
+@Suite("Documentation")
+struct DocumentationTests {
+    @Test func readmeFlagTableMatchesTheCode() throws {
+        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../README.md")
+        let text = try String(contentsOf: readme, encoding: .utf8)
+        let begin = try #require(text.range(of: "<!-- flags:begin -->\n")), end = try #require(text.range(of: "\n<!-- flags:end -->"))
+        #expect(String(text[begin.upperBound..<end.lowerBound]) == TrainingArguments.markdownFlagTable().trimmingCharacters(in: .newlines),
+                "README's flag table is stale: regenerate it with `swift run megatron flags`")
+    }
+}

@@ -96,37 +96,36 @@ extension CPUBackend {
         let (s, b) = (q.shape[0], q.shape[1])
         try expectCount(lse, b * nq * s, op)
         guard dropout >= 0, dropout < 1 else { throw TensorError.invalidArgument(op: op, message: "dropout \(dropout) outside [0, 1)") }
-        let pq = SendablePointer(try floats(q, op)), pk = SendablePointer(try floats(k, op))
-        let pv = SendablePointer(try floats(v, op)), po = SendablePointer(try floats(out, op))
+        let pq = try floats(q, op), pk = try floats(k, op), pv = try floats(v, op), po = try floats(out, op)
         let pl = SendablePointer(try floats(lse, op))
-        let rng = Philox(seed: seed), keep = 1 / (1 - dropout)
+        let probs = UnsafeMutablePointer<Float>.allocate(capacity: s * s)
+        defer { probs.deallocate() }
+        let pp = SendablePointer(probs)
+        let (ldq, ldk) = (b * nq * d, b * ng * d)
         let perGroup = nq / ng
-        parallelFor(b * nq) { task in
-            let (bb, h) = (task / nq, task % nq)
-            let g = h / perGroup
-            var p = [Float](repeating: 0, count: s)
-            for i in 0..<s {
-                let qi = pq.base + ((i * b + bb) * nq + h) * d
-                var m = -Float.infinity
-                for j in 0...i {
-                    let kj = pk.base + ((j * b + bb) * ng + g) * d
-                    var dot: Float = 0
-                    for e in 0..<d { dot += qi[e] * kj[e] }
-                    p[j] = dot * scale
-                    m = max(m, p[j])
+        let mask = AttentionDropoutMask(probability: dropout, seed: seed, seqLength: s)
+        // Per (batch, head): S = scale·Q·Kᵀ, causal softmax by rows, O = P·V. The GEMMs use every
+        // core; the full s×s product wastes the masked half but runs at BLAS speed.
+        for bb in 0..<b {
+            for h in 0..<nq {
+                let g = h / perGroup
+                let (qh, kg, vg) = (pq + (bb * nq + h) * d, pk + (bb * ng + g) * d, pv + (bb * ng + g) * d)
+                CPUGEMM.sgemm(transposeA: false, transposeB: true, m: s, n: s, k: d, alpha: scale,
+                              a: qh, lda: ldq, b: kg, ldb: ldk, beta: 0, c: probs, ldc: s)
+                let row0 = (bb * nq + h) * s
+                forEachRowBlock(s, block: rowBlock(columns: s)) { rows in
+                    for i in rows {
+                        let r = pp.base + i * s
+                        let m = VectorMath.max(r, i + 1)
+                        let total = VectorMath.expShifted(r, i + 1, shift: m, into: r)
+                        pl[row0 + i] = m + Foundation.log(total)
+                        let inv = 1 / total
+                        for j in 0...i { r[j] *= inv * mask.factor(row: row0 + i, column: j) }
+                        for j in (i + 1)..<s { r[j] = 0 }
+                    }
                 }
-                var sum: Float = 0
-                for j in 0...i { p[j] = exp(p[j] - m); sum += p[j] }
-                pl[(bb * nq + h) * s + i] = m + log(sum)
-                let oi = po.base + ((i * b + bb) * nq + h) * d
-                for e in 0..<d { oi[e] = 0 }
-                let rowCounter = UInt64(((bb * nq + h) * s + i) * s)
-                for j in 0...i {
-                    var w = p[j] / sum
-                    if dropout > 0 { w = rng.uniform(rowCounter &+ UInt64(j)) >= dropout ? w * keep : 0 }
-                    let vj = pv.base + ((j * b + bb) * ng + g) * d
-                    for e in 0..<d { oi[e] += w * vj[e] }
-                }
+                CPUGEMM.sgemm(transposeA: false, transposeB: false, m: s, n: d, k: s, alpha: 1,
+                              a: probs, lda: s, b: vg, ldb: ldk, beta: 0, c: po + (bb * nq + h) * d, ldc: ldq)
             }
         }
     }
@@ -141,50 +140,77 @@ extension CPUBackend {
         for t in [v, dk, dv] { try t.expect(k.shape, op) }
         let (s, b) = (q.shape[0], q.shape[1])
         try expectCount(lse, b * nq * s, op)
-        let pq = SendablePointer(try floats(q, op)), pk = SendablePointer(try floats(k, op))
-        let pv = SendablePointer(try floats(v, op)), po = SendablePointer(try floats(out, op))
-        let pdo = SendablePointer(try floats(dout, op)), pl = SendablePointer(try floats(lse, op))
-        let pdq = SendablePointer(try floats(dq, op)), pdk = SendablePointer(try floats(dk, op))
-        let pdv = SendablePointer(try floats(dv, op))
-        let rng = Philox(seed: seed), keep = 1 / (1 - dropout)
+        let pq = try floats(q, op), pk = try floats(k, op), pv = try floats(v, op)
+        let po = SendablePointer(try floats(out, op)), pdo = SendablePointer(try floats(dout, op))
+        let pl = SendablePointer(try floats(lse, op))
+        let pdq = try floats(dq, op), pdk = try floats(dk, op), pdv = try floats(dv, op)
+        try fill(dk, 0)
+        try fill(dv, 0)
+        let probs = UnsafeMutablePointer<Float>.allocate(capacity: s * s)
+        let grads = UnsafeMutablePointer<Float>.allocate(capacity: s * s)
+        defer { probs.deallocate(); grads.deallocate() }
+        let pp = SendablePointer(probs), pg = SendablePointer(grads)
+        let (ldq, ldk) = (b * nq * d, b * ng * d)
         let perGroup = nq / ng
-        // One task per (batch, query group): the heads of a group share dk and dv rows.
-        parallelFor(b * ng) { task in
-            let (bb, g) = (task / ng, task % ng)
-            for j in 0..<s {
-                let row = ((j * b + bb) * ng + g) * d
-                for e in 0..<d { pdk[row + e] = 0; pdv[row + e] = 0 }
-            }
-            var ds = [Float](repeating: 0, count: s)
-            for h in g * perGroup..<(g + 1) * perGroup {
-                for i in 0..<s {
-                    let qOff = ((i * b + bb) * nq + h) * d
-                    let qi = pq.base + qOff, doi = pdo.base + qOff, oi = po.base + qOff, dqi = pdq.base + qOff
-                    let l = pl[(bb * nq + h) * s + i]
-                    var delta: Float = 0
-                    for e in 0..<d { delta += doi[e] * oi[e] }
-                    let rowCounter = UInt64(((bb * nq + h) * s + i) * s)
-                    for j in 0...i {
-                        let kOff = ((j * b + bb) * ng + g) * d
-                        let kj = pk.base + kOff, vj = pv.base + kOff, dvj = pdv.base + kOff
-                        var dot: Float = 0
-                        for e in 0..<d { dot += qi[e] * kj[e] }
-                        let pij = exp(dot * scale - l)
-                        let z: Float = dropout > 0 ? (rng.uniform(rowCounter &+ UInt64(j)) >= dropout ? keep : 0) : 1
-                        var dp: Float = 0
-                        for e in 0..<d { dp += doi[e] * vj[e] }
-                        let w = pij * z
-                        for e in 0..<d { dvj[e] += w * doi[e] }
-                        ds[j] = pij * (z * dp - delta) * scale
-                    }
-                    for e in 0..<d { dqi[e] = 0 }
-                    for j in 0...i {
-                        let kOff = ((j * b + bb) * ng + g) * d
-                        let kj = pk.base + kOff, dkj = pdk.base + kOff
-                        for e in 0..<d { dqi[e] += ds[j] * kj[e]; dkj[e] += ds[j] * qi[e] }
+        let mask = AttentionDropoutMask(probability: dropout, seed: seed, seqLength: s)
+        for bb in 0..<b {
+            for h in 0..<nq {
+                let g = h / perGroup
+                let (qh, kg, vg) = (pq + (bb * nq + h) * d, pk + (bb * ng + g) * d, pv + (bb * ng + g) * d)
+                let dOff = (bb * nq + h) * d
+                CPUGEMM.sgemm(transposeA: false, transposeB: true, m: s, n: s, k: d, alpha: scale,
+                              a: qh, lda: ldq, b: kg, ldb: ldk, beta: 0, c: probs, ldc: s)
+                // dP = dO·Vᵀ
+                CPUGEMM.sgemm(transposeA: false, transposeB: true, m: s, n: s, k: d, alpha: 1,
+                              a: pdo.base + dOff, lda: ldq, b: vg, ldb: ldk, beta: 0, c: grads, ldc: s)
+                let row0 = (bb * nq + h) * s
+                // probs becomes the dropped-out P; grads becomes dS = P ∘ (Z ∘ dP − D)·scale.
+                forEachRowBlock(s, block: rowBlock(columns: s)) { rows in
+                    for i in rows {
+                        let (r, gr) = (pp.base + i * s, pg.base + i * s)
+                        let l = pl[row0 + i]
+                        var delta: Float = 0
+                        let (doi, oi) = (pdo.base + dOff + i * ldq, po.base + dOff + i * ldq)
+                        for e in 0..<d { delta += doi[e] * oi[e] }
+                        _ = VectorMath.expShifted(r, i + 1, shift: l, into: r)
+                        for j in 0...i {
+                            let z = mask.factor(row: row0 + i, column: j)
+                            gr[j] = r[j] * (z * gr[j] - delta) * scale
+                            r[j] *= z
+                        }
+                        for j in (i + 1)..<s { r[j] = 0; gr[j] = 0 }
                     }
                 }
+                // dV += Pᵀ·dO, dQ = dS·K, dK += dSᵀ·Q
+                CPUGEMM.sgemm(transposeA: true, transposeB: false, m: s, n: d, k: s, alpha: 1,
+                              a: probs, lda: s, b: pdo.base + dOff, ldb: ldq, beta: 1, c: pdv + (bb * ng + g) * d, ldc: ldk)
+                CPUGEMM.sgemm(transposeA: false, transposeB: false, m: s, n: d, k: s, alpha: 1,
+                              a: grads, lda: s, b: kg, ldb: ldk, beta: 0, c: pdq + dOff, ldc: ldq)
+                CPUGEMM.sgemm(transposeA: true, transposeB: false, m: s, n: d, k: s, alpha: 1,
+                              a: grads, lda: s, b: qh, ldb: ldq, beta: 1, c: pdk + (bb * ng + g) * d, ldc: ldk)
             }
         }
+    }
+}
+
+/// Attention dropout's keep-and-scale factor for score (row, column), regenerated from Philox
+/// in the backward: row = (batch·heads + head)·s + i.
+struct AttentionDropoutMask: Sendable {
+    let probability: Float
+    let rng: Philox
+    let seqLength: Int
+    let keepScale: Float
+
+    init(probability: Float, seed: UInt64, seqLength: Int) {
+        self.probability = probability
+        rng = Philox(seed: seed)
+        self.seqLength = seqLength
+        keepScale = 1 / (1 - probability)
+    }
+
+    @inline(__always)
+    func factor(row: Int, column: Int) -> Float {
+        guard probability > 0 else { return 1 }
+        return rng.uniform(UInt64(row * seqLength + column)) >= probability ? keepScale : 0
     }
 }

@@ -28,8 +28,10 @@ extension CPUBackend {
             for r in rows {
                 let row = px.base + r * vocab, out = pd.base + r * vocab
                 let lse = Self.logSumExp(row, vocab), g = pg[r]
-                for j in 0..<vocab { out[j] = g * exp(row[j] - lse) }
-                out[Int(pt[r])] -= g
+                let target = row[Int(pt[r])]
+                _ = VectorMath.expShifted(row, vocab, shift: lse, into: out)
+                for j in 0..<vocab { out[j] *= g }
+                out[Int(pt[r])] = g * (Foundation.exp(target - lse) - 1)
             }
         }
     }
@@ -44,10 +46,7 @@ extension CPUBackend {
 
     @inline(__always)
     static func logSumExp(_ row: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
-        var m = -Float.infinity
-        for j in 0..<n { m = max(m, row[j]) }
-        var sum: Float = 0
-        for j in 0..<n { sum += exp(row[j] - m) }
-        return m + log(sum)
+        let m = VectorMath.max(row, n)
+        return m + log(VectorMath.expShifted(row, n, shift: m, into: nil))
     }
 }

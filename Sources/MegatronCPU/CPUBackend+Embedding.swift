@@ -6,9 +6,7 @@ extension CPUBackend {
         let n = ids.count
         try out.expect([n, h], "embedding")
         let pid = try int32s(ids, "embedding")
-        for i in 0..<n where pid[i] < 0 || Int(pid[i]) >= vocab {
-            throw TensorError.invalidArgument(op: "embedding", message: "token id \(pid[i]) at position \(i) is outside the table of \(vocab) rows")
-        }
+        try checkIndices(pid, count: n, bound: vocab, what: "token id", "embedding")
         let ids = SendablePointer(pid)
         let pt = SendablePointer(try floats(table, "embedding")), po = SendablePointer(try floats(out, "embedding"))
         forEachRowBlock(n, block: rowBlock(columns: h)) { rows in
@@ -21,9 +19,7 @@ extension CPUBackend {
         let n = ids.count
         try dout.expect([n, h], "embeddingBackward")
         let pid = try int32s(ids, "embeddingBackward")
-        for i in 0..<n where pid[i] < 0 || Int(pid[i]) >= vocab {
-            throw TensorError.invalidArgument(op: "embeddingBackward", message: "token id \(pid[i]) at position \(i) is outside the table of \(vocab) rows")
-        }
+        try checkIndices(pid, count: n, bound: vocab, what: "token id", "embeddingBackward")
         // Split the hidden dimension across threads: every thread visits tokens in order, so the
         // sum into each row is deterministic and no two threads write the same element.
         let ids = SendablePointer(pid)

@@ -38,9 +38,7 @@ extension CPUBackend {
 
     private func checkedTargets(_ targets: Tensor, vocab: Int, _ op: String) throws -> SendablePointer<Int32> {
         let p = try int32s(targets, op)
-        for i in 0..<targets.count where p[i] < 0 || Int(p[i]) >= vocab {
-            throw TensorError.invalidArgument(op: op, message: "target \(p[i]) at position \(i) is outside the vocabulary of \(vocab)")
-        }
+        try checkIndices(p, count: targets.count, bound: vocab, what: "target", op)
         return SendablePointer(p)
     }
 

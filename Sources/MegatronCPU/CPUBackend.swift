@@ -53,20 +53,20 @@ public final class CPUBackend: Backend {
         guard values.count == tensor.count else {
             throw TensorError.shapeMismatch(op: "upload", expected: "\(values.count) elements", got: tensor.shape)
         }
-        switch tensor.dtype {
-        case .int32: values.withUnsafeBufferPointer { tensor.address.copyMemory(from: $0.baseAddress!, byteCount: tensor.byteCount) }
-        case .int64:
-            let p = tensor.address.assumingMemoryBound(to: Int64.self)
-            for i in values.indices { p[i] = Int64(values[i]) }
-        case .uint16:
-            let p = tensor.address.assumingMemoryBound(to: UInt16.self)
-            for i in values.indices {
-                guard let v = UInt16(exactly: values[i]) else {
-                    throw TensorError.invalidArgument(op: "upload", message: "value \(values[i]) at \(i) does not fit uint16")
+        if tensor.dtype == .uint16, let bad = values.firstIndex(where: { UInt16(exactly: $0) == nil }) {
+            throw TensorError.invalidArgument(op: "upload", message: "value \(values[bad]) at \(bad) does not fit uint16")
+        }
+        guard [.int32, .int64, .uint16].contains(tensor.dtype) else {
+            throw TensorError.unsupportedDType(op: "upload([Int32])", dtype: tensor.dtype, backend: "cpu")
+        }
+        values.withUnsafeBufferPointer { src in
+            for i in src.indices {
+                switch tensor.dtype {
+                case .int64: tensor.address.assumingMemoryBound(to: Int64.self)[i] = Int64(src[i])
+                case .uint16: tensor.address.assumingMemoryBound(to: UInt16.self)[i] = UInt16(truncatingIfNeeded: src[i])
+                default: tensor.address.assumingMemoryBound(to: Int32.self)[i] = src[i]
                 }
-                p[i] = v
             }
-        default: throw TensorError.unsupportedDType(op: "upload([Int32])", dtype: tensor.dtype, backend: "cpu")
         }
     }
 
@@ -157,6 +157,19 @@ extension CPUBackend {
         try checkDevice(t, op)
         try t.expect(.int32, op)
         return t.address.assumingMemoryBound(to: Int32.self)
+    }
+
+    /// Throws unless every id in `ids` lies in `0..<bound` (token ids, targets). The scan is a
+    /// separate non-throwing loop: Swift 6.3's optimiser miscompiled a `throw` inside these loops.
+    func checkIndices(_ ids: UnsafeMutablePointer<Int32>, count: Int, bound: Int, what: String, _ op: String) throws {
+        var bad = -1
+        for i in 0..<count where ids[i] < 0 || Int(ids[i]) >= bound {
+            bad = i
+            break
+        }
+        guard bad < 0 else {
+            throw TensorError.invalidArgument(op: op, message: "\(what) \(ids[bad]) at position \(bad) is outside 0..<\(bound)")
+        }
     }
 
     func expectCount(_ t: Tensor, _ count: Int, _ op: String) throws {

@@ -8,9 +8,15 @@ enum VectorMath {
     /// [−87.3, 88.7]; exactly 0 below (so masked −∞ scores vanish), +∞ above.
     @inline(__always)
     static func exp(_ x: V) -> V {
+        // Out-of-range lanes compute garbage exponents and are overwritten at the end.
         let tooSmall = x .< -87.33654, tooLarge = x .> 88.72283
-        let xc = x.clamped(lowerBound: V(repeating: -87.33654), upperBound: V(repeating: 88.72283))
-        let fx = (xc * 1.442_695_04 + 0.5).rounded(.down)
+        let xc = x
+        // n = round(x·log2 e) by the 1.5·2²³ trick: adding it leaves n in the low mantissa
+        // bits, all in plain vector arithmetic (the generic SIMD rounding and int conversions
+        // run lane by lane).
+        let magic = V(repeating: 12_582_912)
+        let shifted = xc * 1.442_695_04 + magic
+        let fx = shifted - magic
         var r = xc - fx * 0.693_359_375
         r = r + fx * 2.121_944_40e-4
         let z = r * r
@@ -22,7 +28,7 @@ enum VectorMath {
         y = y * r + 5.000_000_120_1e-1
         y = y * z + r + 1
         // 2ⁿ as two factors 2ᵃ·2ᵇ so that n = −126…128 never leaves the normal exponent range.
-        let n = SIMD8<Int32>(fx, rounding: .towardZero)
+        let n = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
         let a = n &>> 1, b = n &- a
         let p1 = unsafeBitCast((a &+ 127) &<< 23, to: V.self)
         let p2 = unsafeBitCast((b &+ 127) &<< 23, to: V.self)
@@ -64,7 +70,8 @@ enum VectorMath {
         var m = V(repeating: -.infinity)
         var i = 0
         while i &+ 8 <= n {
-            m = pointwiseMax(m, UnsafeRawPointer(x + i).loadUnaligned(as: V.self))
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: V.self)
+            m.replace(with: v, where: v .> m)
             i &+= 8
         }
         var result = m.max()

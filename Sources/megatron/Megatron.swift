@@ -10,7 +10,7 @@ struct Megatron: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "megatron",
         abstract: "Train GPT and Llama models the way Megatron-LM does, from one Swift binary.",
-        subcommands: [Train.self, Bench.self, Flags.self])
+        subcommands: [Train.self, Bench.self, BenchGEMM.self, Flags.self])
 }
 
 /// Writes one line to standard output at once (unbuffered, so log lines appear as they happen).
@@ -118,4 +118,31 @@ struct Flags: ParsableCommand {
         abstract: "Print every `train`/`bench` flag as a Markdown table (the README's flag table).")
 
     func run() throws { say(TrainingArguments.markdownFlagTable()) }
+}
+
+struct BenchGEMM: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-gemm",
+        abstract: "Measure CPU fp32 GEMM GFLOP/s (n×n×n) for the Swift SIMD kernel and the loaded BLAS.")
+
+    @Option(help: "Matrix size n.")
+    var size = 1024
+
+    @Option(help: "Timed repetitions (best is reported).")
+    var repeats = 5
+
+    func validate() throws {
+        guard size > 0, repeats > 0 else { throw ValidationError("--size and --repeats must be positive") }
+    }
+
+    func run() throws {
+        let swift = CPUGEMM.benchmark(n: size, repeats: repeats, implementation: .swift)
+        say(String(format: "swift SIMD kernel: %.1f GFLOP/s (n = %d, %d threads)", swift, size, ProcessInfo.processInfo.activeProcessorCount))
+        if let blas = CPUGEMM.blasDescription {
+            let rate = CPUGEMM.benchmark(n: size, repeats: repeats, implementation: .blas)
+            say(String(format: "BLAS %@: %.1f GFLOP/s", blas, rate))
+        } else {
+            say("BLAS: none found (set MEGATRON_BLAS_LIBRARY or install OpenBLAS)")
+        }
+    }
 }

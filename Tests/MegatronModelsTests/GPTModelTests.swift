@@ -106,6 +106,15 @@ struct GPTModelTests {
         #expect(loss < 0.1, "final loss \(loss)")
     }
 
+    @Test func evaluationDisablesDropout() throws {
+        let withDropout = try GPTModel(config: TinyConfigs.gpt2(dropout: 0.3), backend: b, seed: 5)
+        let without = try GPTModel(config: TinyConfigs.gpt2(dropout: 0), backend: b, seed: 5)
+        let batch = try randomBatch(b, vocab: 50, seq: 6, batch: 2, seed: 9)
+        let evalLoss = try withDropout.forward(batch, dropoutSeed: nil).loss
+        #expect(evalLoss == (try without.forward(batch, dropoutSeed: 1).loss))
+        #expect(evalLoss != (try withDropout.forward(batch, dropoutSeed: 1).loss))
+    }
+
     @Test func initialLossIsNearLogVocabulary() throws {
         let config = TinyConfigs.gpt2()
         let model = try GPTModel(config: config, backend: b, seed: 1)

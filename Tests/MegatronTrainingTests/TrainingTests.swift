@@ -93,6 +93,20 @@ struct TrainingTests {
         }
     }
 
+    @Test func microBatchAccumulationEqualsOneLargeBatch() throws {
+        // Two micro-batches of 2 and one of 4 over the same samples give the same update.
+        let common = ["--hidden-dropout", "0", "--attention-dropout", "0", "--global-batch-size", "4"]
+        var params: [[Float]] = []
+        for micro in ["2", "4"] {
+            let setup = try TrainingSetup(try tinyArgs(common + ["--micro-batch-size", micro]))
+            let backend = CPUBackend()
+            let trainer = try Trainer(setup: setup, backend: backend, train: MockGPTDataset(vocabSize: 100, seqLength: 16, seed: 3), validation: nil)
+            _ = try trainer.step()
+            params.append(try backend.download(trainer.model.store.values))
+        }
+        #expect(relativeError(params[0], params[1]) < 1e-6)
+    }
+
     @Test func scientificFormatMatchesPython() {
         #expect(IterationLog.scientific(10.823456789) == "1.082346E+01")
         #expect(IterationLog.scientific(3e-4) == "3.000000E-04")

@@ -55,7 +55,7 @@ public final class GPTModel: @unchecked Sendable {
     }
 
     /// Validates the config, declares every parameter and allocates them (initialised from `seed`).
-    public init(config: TransformerConfig, backend: any Backend, seed: UInt64) throws {
+    public init(config: TransformerConfig, backend: any Backend, seed: UInt64, computeDType: DType = .fp32) throws {
         let config = try config.validated()
         self.config = config
         var layout = ParameterLayout()
@@ -65,7 +65,7 @@ public final class GPTModel: @unchecked Sendable {
         outputLayer = config.shareEmbeddingsAndOutputWeights
             ? nil
             : layout.declare("output_layer.weight", [config.paddedVocabSize, config.hiddenSize], init: .normal(std: config.initMethodStd))
-        store = try ParameterStore(layout: layout, backend: backend, seed: seed)
+        store = try ParameterStore(layout: layout, backend: backend, seed: seed, computeDType: computeDType)
     }
 
     private var outputWeight: ParameterRef { outputLayer ?? embedding.wordEmbeddings }
@@ -91,8 +91,8 @@ public final class GPTModel: @unchecked Sendable {
         let (normed, normSaved) = try finalLayernorm.forward(x, store)
         let rows = batch.tokens.count
         let normed2 = try normed.reshaped([rows, config.hiddenSize])
-        let logits = try b.empty([rows, config.paddedVocabSize], dtype: .fp32)
-        try b.gemm(normed2, store.value(outputWeight), into: logits, transposeB: true)
+        let logits = try b.empty([rows, config.paddedVocabSize], dtype: store.computeDType)
+        try b.gemm(normed2, store.compute(outputWeight), into: logits, transposeB: true)
         let losses = try b.empty([rows], dtype: .fp32)
         try b.crossEntropy(logits, targets: batch.targets, losses: losses)
 
@@ -126,9 +126,9 @@ public final class GPTModel: @unchecked Sendable {
         try b.crossEntropyBackward(state.logits, targets: state.batch.targets, dloss: state.lossWeights, into: state.logits)
         let dlogits = state.logits
         try b.gemm(dlogits, state.normed, into: store.grad(outputWeight), transposeA: true, transposeB: false, alpha: 1, beta: 1)
-        let dnormed = try b.empty(state.normed.shape, dtype: .fp32)
-        try b.gemm(dlogits, store.value(outputWeight), into: dnormed)
-        var dx = try b.zeros(state.layerInputs.shape, dtype: .fp32)
+        let dnormed = try b.empty(state.normed.shape, dtype: store.computeDType)
+        try b.gemm(dlogits, store.compute(outputWeight), into: dnormed)
+        var dx = try b.zeros(state.layerInputs.shape, dtype: store.computeDType)
         try finalLayernorm.backward(dnormed, input: state.layerInputs, state.finalNorm, accumulateInto: dx, store)
         for (layer, saved) in zip(layers, state.layers).reversed() {
             dx = try layer.backward(dx, saved, store)

@@ -65,6 +65,7 @@ public final class Trainer {
         let loss = lossSum / Float(m)
         guard loss.isFinite else { throw TrainingError.nonFiniteLoss(iteration: iteration, loss: loss) }
         let stats = try optimizer.step(lr: Float(lr))
+        try model.store.syncComputeCopy()
         let skipped = !stats.gradNorm.isFinite
         if skipped { skippedIterations += 1 }
         consumedSamples += setup.globalBatchSize

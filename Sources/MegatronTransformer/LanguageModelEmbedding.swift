@@ -31,14 +31,14 @@ public struct LanguageModelEmbedding: Sendable {
     public func forward(tokens: Tensor, positions: Tensor?, _ rng: inout DropoutStream, _ store: ParameterStore) throws -> (Tensor, Saved) {
         let b = store.backend
         let (s, batch) = (tokens.shape[0], tokens.shape[1])
-        let x = try b.empty([s * batch, config.hiddenSize], dtype: .fp32)
-        try b.embedding(tokens, table: store.value(wordEmbeddings), into: x)
+        let x = try b.empty([s * batch, config.hiddenSize], dtype: store.computeDType)
+        try b.embedding(tokens, table: store.compute(wordEmbeddings), into: x)
         if let positionEmbeddings {
             guard let positions else {
                 throw TensorError.invalidArgument(op: "LanguageModelEmbedding", message: "learned absolute positions need position ids")
             }
-            let p = try b.empty(x.shape, dtype: .fp32)
-            try b.embedding(positions, table: store.value(positionEmbeddings), into: p)
+            let p = try b.empty(x.shape, dtype: store.computeDType)
+            try b.embedding(positions, table: store.compute(positionEmbeddings), into: p)
             try b.add(x, p, into: x)
         }
         let (y, offset) = try dropout.forward(x.reshaped([s, batch, config.hiddenSize]), &rng, b)

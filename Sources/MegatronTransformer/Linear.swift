@@ -21,8 +21,8 @@ public struct Linear: Sendable {
     public func forward(_ x: Tensor, _ store: ParameterStore) throws -> Tensor {
         let b = store.backend
         let y = try b.empty([x.shape.leading, outFeatures], dtype: x.dtype)
-        try b.gemm(x, store.value(weight), into: y, transposeB: true)
-        if let bias { try b.addBias(store.value(bias), to: y) }
+        try b.gemm(x, store.compute(weight), into: y, transposeB: true)
+        if let bias { try b.addBias(store.compute(bias), to: y) }
         return y
     }
 
@@ -33,7 +33,7 @@ public struct Linear: Sendable {
         try b.gemm(dy2, x, into: store.grad(weight), transposeA: true, transposeB: false, alpha: 1, beta: 1)
         if let bias { try b.biasBackward(dy2, into: store.grad(bias)) }
         let dx = try b.empty([dy2.shape.leading, inFeatures], dtype: dy.dtype)
-        try b.gemm(dy2, store.value(weight), into: dx)
+        try b.gemm(dy2, store.compute(weight), into: dx)
         return dx
     }
 }

@@ -33,10 +33,10 @@ public struct Norm: Sendable {
         switch kind {
         case .layerNorm:
             let mean = try b.empty([rows], dtype: .fp32)
-            try b.layerNorm(x, weight: store.value(weight), bias: bias.map(store.value), epsilon: epsilon, into: y, mean: mean, rstd: rstd)
+            try b.layerNorm(x, weight: store.compute(weight), bias: bias.map(store.compute), epsilon: epsilon, into: y, mean: mean, rstd: rstd)
             return (y, Saved(mean: mean, rstd: rstd))
         case .rmsNorm:
-            try b.rmsNorm(x, weight: store.value(weight), epsilon: epsilon, into: y, rstd: rstd)
+            try b.rmsNorm(x, weight: store.compute(weight), epsilon: epsilon, into: y, rstd: rstd)
             return (y, Saved(mean: nil, rstd: rstd))
         }
     }
@@ -45,10 +45,10 @@ public struct Norm: Sendable {
     public func backward(_ dy: Tensor, input x: Tensor, _ saved: Saved, accumulateInto dx: Tensor, _ store: ParameterStore) throws {
         let b = store.backend
         if let mean = saved.mean {
-            try b.layerNormBackward(dy, x: x, weight: store.value(weight), mean: mean, rstd: saved.rstd,
+            try b.layerNormBackward(dy, x: x, weight: store.compute(weight), mean: mean, rstd: saved.rstd,
                                     dx: dx, dweight: store.grad(weight), dbias: bias.map(store.grad))
         } else {
-            try b.rmsNormBackward(dy, x: x, weight: store.value(weight), rstd: saved.rstd, dx: dx, dweight: store.grad(weight))
+            try b.rmsNormBackward(dy, x: x, weight: store.compute(weight), rstd: saved.rstd, dx: dx, dweight: store.grad(weight))
         }
     }
 }

@@ -57,36 +57,57 @@ public struct ParameterLayout: Sendable {
     }
 }
 
-/// Parameters and their gradients in two flat fp32 buffers (Megatron's param-and-grad buffer);
-/// each parameter is a view. Gradients accumulate across micro-batches until ``zeroGrad()``.
+/// Parameters and their gradients in flat buffers (Megatron's param-and-grad buffer); each
+/// parameter is a view. fp32 master values and fp32 gradients always; with a 16-bit compute
+/// type (`--bf16`, `--fp16`) the model computes with a copy in that type, refreshed from the
+/// masters by ``syncComputeCopy()`` after each optimizer step. Gradients accumulate across
+/// micro-batches until ``zeroGrad()``.
 public final class ParameterStore: @unchecked Sendable {
     // Sendable: the buffers are fixed at init; element access goes through the backend.
     public let layout: ParameterLayout
     public let backend: any Backend
-    /// `[count]` fp32.
+    /// `[count]` fp32 master values (what the optimizer updates and checkpoints hold).
     public let values: Tensor
     /// `[count]` fp32.
     public let grads: Tensor
+    /// `[count]` in ``computeDType``: the weights forward and backward read (`values` itself for fp32).
+    public let computeValues: Tensor
+    /// The dtype of weights and activations in forward and backward.
+    public var computeDType: DType { computeValues.dtype }
 
-    /// Allocates both buffers, initialises the values from `seed` and zeroes the gradients.
-    public init(layout: ParameterLayout, backend: any Backend, seed: UInt64) throws {
+    /// Allocates the buffers, initialises the values from `seed` and zeroes the gradients.
+    public init(layout: ParameterLayout, backend: any Backend, seed: UInt64, computeDType: DType = .fp32) throws {
+        guard computeDType.isFloatingPoint else {
+            throw TensorError.invalidArgument(op: "ParameterStore", message: "compute dtype \(computeDType) is not a floating-point type")
+        }
         self.layout = layout
         self.backend = backend
         values = try backend.empty([layout.count], dtype: .fp32)
         grads = try backend.zeros([layout.count], dtype: .fp32)
+        computeValues = computeDType == .fp32 ? values : try backend.empty([layout.count], dtype: computeDType)
         var host = [Float](repeating: 0, count: layout.count)
         for (i, spec) in layout.specs.enumerated() {
             Self.initialize(&host, spec, seed: seed, stream: UInt64(i))
         }
         try backend.upload(host, to: values)
+        try syncComputeCopy()
     }
 
+    /// The fp32 master value of a parameter.
     public func value(_ ref: ParameterRef) -> Tensor { view(values, ref) }
+    /// The weights the model computes with (``computeDType``).
+    public func compute(_ ref: ParameterRef) -> Tensor { view(computeValues, ref) }
     public func grad(_ ref: ParameterRef) -> Tensor { view(grads, ref) }
 
     public func zeroGrad() throws { try backend.fill(grads, 0) }
 
-    /// The spec, value view and gradient view of the parameter with this state-dict name, if any.
+    /// Copies the masters into the compute copy (rounding to nearest even); a no-op for fp32.
+    public func syncComputeCopy() throws {
+        if computeValues.storage !== values.storage { try backend.copy(values, to: computeValues) }
+    }
+
+    /// The spec, master value view and gradient view of the parameter with this state-dict name.
+    /// After writing masters, call ``syncComputeCopy()``.
     public func parameter(named name: String) -> (spec: ParameterSpec, value: Tensor, grad: Tensor)? {
         guard let i = layout.specs.firstIndex(where: { $0.name == name }) else { return nil }
         let ref = ParameterRef(index: i)
@@ -94,6 +115,7 @@ public final class ParameterStore: @unchecked Sendable {
     }
 
     private func view(_ flat: Tensor, _ ref: ParameterRef) -> Tensor {
+        // The offsets come from this layout, so the view is in bounds by construction.
         let s = layout.specs[ref.index]
         return Tensor(storage: flat.storage, offset: flat.offset + s.offset, shape: s.shape, dtype: flat.dtype)
     }

@@ -95,3 +95,31 @@ struct AdamWTests {
         #expect(opt.steps == 0)
     }
 }
+
+@Suite("Dynamic loss scaling")
+struct LossScalerTests {
+    @Test func backsOffAfterHysteresisAndGrowsAfterTheWindow() {
+        var s = DynamicLossScaler(initialScale: 1024, growthInterval: 3, hysteresis: 2)
+        s.update(foundInf: true)
+        #expect(s.scale == 1024)  // first overflow only spends hysteresis
+        s.update(foundInf: true)
+        #expect(s.scale == 512)
+        s.update(foundInf: true)
+        #expect(s.scale == 256)  // hysteresis stays spent until the scale grows again
+        for _ in 0..<3 { s.update(foundInf: false) }
+        #expect(s.scale == 512)
+        s.update(foundInf: true)
+        #expect(s.scale == 512)  // hysteresis refilled by the growth
+    }
+
+    @Test func neverFallsBelowTheMinimum() {
+        var s = DynamicLossScaler(initialScale: 2, minScale: 1, hysteresis: 1)
+        for _ in 0..<5 { s.update(foundInf: true) }
+        #expect(s.scale == 1)
+    }
+
+    @Test func megatronDefaults() {
+        let s = DynamicLossScaler()
+        #expect(s.scale == 4_294_967_296 && s.growthInterval == 1000 && s.hysteresis == 2 && s.minScale == 1)
+    }
+}

@@ -12,7 +12,7 @@ public struct MLP: Sendable {
     public struct Saved: Sendable {
         let input: Tensor        // [T, h]
         let preActivation: Tensor  // [T, ffn] or [T, 2·ffn]
-        let activated: Tensor    // [T, ffn]
+        let activated: Tensor?   // [T, ffn]; nil with selective recompute (rebuilt in the backward)
     }
 
     public init(_ layout: inout ParameterLayout, _ prefix: String, _ config: TransformerConfig) {
@@ -28,19 +28,26 @@ public struct MLP: Sendable {
         let b = store.backend
         let input = try x.reshaped([x.shape.leading, config.hiddenSize])
         let pre = try linearFC1.forward(input, store)
-        let act = try b.empty([input.shape[0], config.ffnSize], dtype: x.dtype)
+        let act = try activate(pre, b)
+        let y = try linearFC2.forward(act, store)
+        let keep = config.recomputeGranularity == nil
+        return (try y.reshaped(x.shape), Saved(input: input, preActivation: pre, activated: keep ? act : nil))
+    }
+
+    private func activate(_ pre: Tensor, _ b: any Backend) throws -> Tensor {
+        let act = try b.empty([pre.shape.leading, config.ffnSize], dtype: pre.dtype)
         switch config.activation {
         case .gelu: try b.gelu(pre, into: act, approximate: false)
         case .geluTanh: try b.gelu(pre, into: act, approximate: true)
         case .swiglu: try b.swiglu(pre, into: act)
         }
-        let y = try linearFC2.forward(act, store)
-        return (try y.reshaped(x.shape), Saved(input: input, preActivation: pre, activated: act))
+        return act
     }
 
     public func backward(_ dy: Tensor, _ saved: Saved, _ store: ParameterStore) throws -> Tensor {
         let b = store.backend
-        let dact = try linearFC2.backward(dy, input: saved.activated, store)
+        let activated = try saved.activated ?? activate(saved.preActivation, b)
+        let dact = try linearFC2.backward(dy, input: activated, store)
         let dpre = try b.empty(saved.preActivation.shape, dtype: dy.dtype)
         switch config.activation {
         case .gelu: try b.geluBackward(dact, x: saved.preActivation, into: dpre, approximate: false)

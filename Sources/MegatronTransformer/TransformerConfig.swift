@@ -11,6 +11,15 @@ public enum PositionEmbeddingType: String, Sendable, CaseIterable {
     case none
 }
 
+/// Which activations the backward recomputes instead of keeping (`--recompute-granularity`).
+public enum RecomputeGranularity: String, Sendable, CaseIterable {
+    /// The MLP activation's output (rebuilt from its input); the attention core keeps only
+    /// q, k, v, its output and the row log-sum-exp, never the s×s scores.
+    case selective
+    /// Each transformer layer keeps only its input and reruns its forward in the backward.
+    case full
+}
+
 /// The MLP's activation.
 public enum Activation: String, Sendable {
     /// GeLU with erf, Megatron's default.
@@ -52,6 +61,8 @@ public struct TransformerConfig: Sendable, Equatable {
     public var vocabSize: Int
     public var makeVocabSizeDivisibleBy: Int = 128
     public var shareEmbeddingsAndOutputWeights: Bool = true
+    /// nil keeps every activation (Megatron's default).
+    public var recomputeGranularity: RecomputeGranularity? = nil
 
     public init(
         numLayers: Int, hiddenSize: Int, numAttentionHeads: Int, vocabSize: Int, seqLength: Int

@@ -10,9 +10,17 @@ public struct TransformerLayer: Sendable {
     public let preMLPLayernorm: Norm
     public let mlp: MLP
     public let hiddenDropout: Dropout
+    public let recomputeGranularity: RecomputeGranularity?
 
+    /// What the backward needs: the layer input and the dropout stream at entry, plus the
+    /// intermediate activations unless `--recompute-granularity full` dropped them.
     public struct Saved: Sendable {
         let input: Tensor
+        let rngAtEntry: DropoutStream
+        let activations: Activations?
+    }
+
+    struct Activations: Sendable {
         let norm1: Norm.Saved
         let normed1: Tensor
         let attention: SelfAttention.Saved
@@ -32,9 +40,16 @@ public struct TransformerLayer: Sendable {
         preMLPLayernorm = Norm(&layout, "\(prefix).pre_mlp_layernorm", config)
         mlp = MLP(&layout, "\(prefix).mlp", config)
         hiddenDropout = Dropout(probability: config.hiddenDropout)
+        recomputeGranularity = config.recomputeGranularity
     }
 
     public func forward(_ x: Tensor, _ rng: inout DropoutStream, _ store: ParameterStore) throws -> (Tensor, Saved) {
+        let entry = rng
+        let (out, activations) = try run(x, &rng, store)
+        return (out, Saved(input: x, rngAtEntry: entry, activations: recomputeGranularity == .full ? nil : activations))
+    }
+
+    private func run(_ x: Tensor, _ rng: inout DropoutStream, _ store: ParameterStore) throws -> (Tensor, Activations) {
         let b = store.backend
         let (n1, s1) = try inputLayernorm.forward(x, store)
         let (attn, sa) = try selfAttention.forward(n1, &rng, store)
@@ -46,24 +61,32 @@ public struct TransformerLayer: Sendable {
         let (mDropped, o2) = try hiddenDropout.forward(m, &rng, b)
         let out = try b.empty(x.shape, dtype: x.dtype)
         try b.add(residual, mDropped, into: out)
-        return (out, Saved(input: x, norm1: s1, normed1: n1, attention: sa, attentionDropoutOffset: o1,
-                           residual: residual, norm2: s2, normed2: n2, mlp: sm, mlpDropoutOffset: o2, seed: rng.seed))
+        return (out, Activations(norm1: s1, normed1: n1, attention: sa, attentionDropoutOffset: o1,
+                                 residual: residual, norm2: s2, normed2: n2, mlp: sm, mlpDropoutOffset: o2, seed: rng.seed))
     }
 
-    /// dy `[s, b, h]` → dx `[s, b, h]`.
+    /// dy `[s, b, h]` → dx `[s, b, h]`. With full recompute, first reruns the forward from the
+    /// saved input and dropout stream, which regenerates the same masks.
     public func backward(_ dy: Tensor, _ saved: Saved, _ store: ParameterStore) throws -> Tensor {
         let b = store.backend
+        let acts: Activations
+        if let kept = saved.activations {
+            acts = kept
+        } else {
+            var rng = saved.rngAtEntry
+            acts = try run(saved.input, &rng, store).1
+        }
         // The residual path passes dy through; each branch adds its contribution via the norms.
         let dresidual = try b.empty(dy.shape, dtype: dy.dtype)
         try b.copy(dy, to: dresidual)
-        let dm = try hiddenDropout.backward(dy, offset: saved.mlpDropoutOffset, seed: saved.seed, b)
-        let dn2 = try mlp.backward(dm, saved.mlp, store)
-        try preMLPLayernorm.backward(dn2, input: saved.residual, saved.norm2, accumulateInto: dresidual, store)
-        let da = try hiddenDropout.backward(dresidual, offset: saved.attentionDropoutOffset, seed: saved.seed, b)
-        let dn1 = try selfAttention.backward(da, saved.attention, store)
+        let dm = try hiddenDropout.backward(dy, offset: acts.mlpDropoutOffset, seed: acts.seed, b)
+        let dn2 = try mlp.backward(dm, acts.mlp, store)
+        try preMLPLayernorm.backward(dn2, input: acts.residual, acts.norm2, accumulateInto: dresidual, store)
+        let da = try hiddenDropout.backward(dresidual, offset: acts.attentionDropoutOffset, seed: acts.seed, b)
+        let dn1 = try selfAttention.backward(da, acts.attention, store)
         let dx = try b.empty(dy.shape, dtype: dy.dtype)
         try b.copy(dresidual, to: dx)
-        try inputLayernorm.backward(dn1, input: saved.input, saved.norm1, accumulateInto: dx, store)
+        try inputLayernorm.backward(dn1, input: saved.input, acts.norm1, accumulateInto: dx, store)
         return dx
     }
 }

@@ -16,6 +16,8 @@ public enum IterationLog {
         public var gradNorm: Double
         public var skippedIterations: Int
         public var nanIterations: Int
+        /// Printed only when training in fp16.
+        public var lossScale: Double?
     }
 
     /// ` [date] iteration       10/     100 | consumed samples: … | lm loss: 1.082345E+01 | …`
@@ -29,6 +31,7 @@ public enum IterationLog {
             + " learning rate: \(scientific(e.learningRate)) |"
             + " global batch size: \(pad(e.globalBatchSize, 5)) |"
             + " lm loss: \(scientific(e.loss)) |"
+            + (e.lossScale.map { " loss scale: \(String(format: "%.1f", $0)) |" } ?? "")
             + " grad norm: \(String(format: "%.3f", e.gradNorm)) |"
             + " number of skipped iterations: \(pad(e.skippedIterations, 3)) |"
             + " number of nan iterations: \(pad(e.nanIterations, 3)) |"

@@ -31,12 +31,15 @@ public final class Trainer {
     public private(set) var iteration = 0
     public private(set) var consumedSamples = 0
     public private(set) var skippedIterations = 0
+    /// fp16's loss scaler (nil in fp32 and bf16).
+    public private(set) var lossScaler: DynamicLossScaler?
 
     public init(setup: TrainingSetup, backend: any Backend, train: any GPTSampleSource, validation: (any GPTSampleSource)?) throws {
         self.setup = setup
         self.train = train
         self.validation = validation
-        model = try GPTModel(config: setup.model, backend: backend, seed: setup.seed)
+        lossScaler = setup.lossScaler
+        model = try GPTModel(config: setup.model, backend: backend, seed: setup.seed, computeDType: setup.computeDType)
         optimizer = try AdamW(params: model.store.values, grads: model.store.grads, decayRuns: model.store.layout.decayRuns,
                               hyperparameters: setup.adam, backend: backend)
     }
@@ -55,18 +58,22 @@ public final class Trainer {
         iteration += 1
         try model.store.zeroGrad()
         let m = setup.microBatchesPerIteration
+        let lossScale = Float(lossScaler?.scale ?? 1)
         var lossSum: Float = 0
         for micro in 0..<m {
             let batch = try makeBatch(train, firstSample: consumedSamples + micro * setup.microBatchSize)
             let state = try model.forward(batch, dropoutSeed: dropoutSeed(iteration: iteration, microBatch: micro))
             lossSum += state.loss
-            try model.backward(state, gradientScale: 1 / Float(m))
+            try model.backward(state, gradientScale: lossScale / Float(m))
         }
         let loss = lossSum / Float(m)
         guard loss.isFinite else { throw TrainingError.nonFiniteLoss(iteration: iteration, loss: loss) }
+        // Unscaled gradients that overflowed stay non-finite, and the optimizer skips the step.
+        if lossScale != 1 { try model.backend.scale(model.store.grads, by: 1 / lossScale) }
         let stats = try optimizer.step(lr: Float(lr))
-        try model.store.syncComputeCopy()
         let skipped = !stats.gradNorm.isFinite
+        if !skipped { try model.store.syncComputeCopy() }
+        lossScaler?.update(foundInf: skipped)
         if skipped { skippedIterations += 1 }
         consumedSamples += setup.globalBatchSize
         return StepResult(loss: loss, gradNorm: stats.gradNorm, learningRate: lr, skipped: skipped)
@@ -104,7 +111,8 @@ public final class Trainer {
                     tokensPerSecond: Double(setup.tokensPerIteration) / seconds,
                     tflopsPerDevice: flops / seconds / 1e12, learningRate: result.learningRate,
                     globalBatchSize: setup.globalBatchSize, loss: windowLoss / Double(windowIters),
-                    gradNorm: windowNorm / Double(windowIters), skippedIterations: skippedIterations, nanIterations: 0)))
+                    gradNorm: windowNorm / Double(windowIters), skippedIterations: skippedIterations, nanIterations: 0,
+                    lossScale: lossScaler?.scale)))
                 windowLoss = 0
                 windowNorm = 0
                 windowIters = 0

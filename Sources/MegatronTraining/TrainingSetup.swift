@@ -1,4 +1,5 @@
 import MegatronOptimizer
+import MegatronTensor
 import MegatronTransformer
 
 /// Everything a run needs, derived from ``TrainingArguments`` and checked for consistency
@@ -14,6 +15,10 @@ public struct TrainingSetup: Sendable {
     public let schedule: LearningRateSchedule
     public let adam: AdamW.Hyperparameters
     public let seed: UInt64
+    /// The dtype of weights and activations: fp32, or bf16/fp16 with fp32 masters.
+    public let computeDType: DType
+    /// Dynamic (or, with `--loss-scale`, static) loss scaling for fp16; nil otherwise.
+    public let lossScaler: DynamicLossScaler?
     public let logInterval: Int
     public let evalInterval: Int
     public let evalIters: Int
@@ -51,6 +56,7 @@ public struct TrainingSetup: Sendable {
         c.initMethodStd = Float(args.initMethodStd)
         c.makeVocabSizeDivisibleBy = args.makeVocabSizeDivisibleBy
         c.shareEmbeddingsAndOutputWeights = !args.untieEmbeddingsAndOutputWeights
+        c.recomputeGranularity = RecomputeGranularity(rawValue: args.recomputeGranularity)
         do { model = try c.validated() } catch { throw .model(error) }
 
         microBatchSize = try required(args.microBatchSize, "--micro-batch-size")
@@ -80,6 +86,13 @@ public struct TrainingSetup: Sendable {
         adam.clipGrad = Float(args.clipGrad)
         self.adam = adam
         seed = UInt64(args.seed)
+        if args.bf16 && args.fp16 { throw .conflict("--bf16", "--fp16") }
+        computeDType = args.bf16 ? .bf16 : args.fp16 ? .fp16 : .fp32
+        lossScaler = !args.fp16 ? nil : args.lossScale.map {
+            // A static scale never changes: no growth, no back-off.
+            DynamicLossScaler(initialScale: $0, minScale: $0, growthFactor: 1, backoffFactor: 1, growthInterval: .max, hysteresis: .max)
+        } ?? DynamicLossScaler(initialScale: args.initialLossScale, minScale: args.minLossScale,
+                               growthInterval: args.lossScaleWindow, hysteresis: args.hysteresis)
         logInterval = args.logInterval
         evalInterval = args.evalInterval
         evalIters = args.evalIters

@@ -32,7 +32,11 @@ func parseTrainingArguments(_ raw: [String], command: String) throws -> Training
 }
 
 /// The backend `--device` asks for.
-func makeBackend(_ device: String) throws -> any Backend {
+func makeBackend(_ device: String, computeDType: DType) throws -> any Backend {
+    if device != "cuda", computeDType != .fp32 {
+        FileHandle.standardError.write(Data("error: --\(computeDType) trains on the GPU only (--device cuda); the CPU backend computes in fp32\n".utf8))
+        throw ExitCode(2)
+    }
     switch device {
     case "cuda":
         FileHandle.standardError.write(Data("error: --device cuda: this build has no CUDA backend yet; use --device cpu\n".utf8))
@@ -68,7 +72,7 @@ struct Train: ParsableCommand {
         let args = try parseTrainingArguments(arguments, command: "megatron train")
         try reportingErrors {
             let setup = try TrainingSetup(args)
-            let backend = try makeBackend(args.device)
+            let backend = try makeBackend(args.device, computeDType: setup.computeDType)
             let c = setup.model
             say("model: \(c.numLayers) layers, hidden \(c.hiddenSize), \(c.numAttentionHeads) heads (\(c.queryGroups) query groups), "
                 + "ffn \(c.ffnSize), seq \(c.seqLength), vocab \(c.vocabSize) padded to \(c.paddedVocabSize)")
@@ -97,7 +101,7 @@ struct Bench: ParsableCommand {
         let parsed = args
         try reportingErrors {
             let setup = try TrainingSetup(parsed)
-            let backend = try makeBackend(parsed.device)
+            let backend = try makeBackend(parsed.device, computeDType: setup.computeDType)
             let c = setup.model
             say("config: \(parsed.model) — \(c.numLayers) layers, hidden \(c.hiddenSize), heads \(c.numAttentionHeads)/\(c.queryGroups), "
                 + "ffn \(c.ffnSize) (\(c.activation.rawValue)), seq \(c.seqLength), vocab \(c.paddedVocabSize), "

@@ -102,6 +102,8 @@ public enum FlagSection: String, Sendable, CaseIterable {
     case training = "Training"
     /// The learning-rate schedule.
     case learningRate = "Learning rate"
+    /// bf16 and fp16 training, loss scaling.
+    case mixedPrecision = "Mixed precision"
     /// The optimizer and its hyperparameters.
     case optimizer = "Optimizer"
     /// Logging and evaluation intervals.
@@ -408,6 +410,31 @@ public struct FlagTable: Sendable {
              help: "Number of iterations (optimizer steps) to train for."),
         .int("seed", \.seed, .training,
              help: "Random seed for initialisation, dropout and data."),
+        .choice("recompute-granularity", \.recomputeGranularity, ["none", "selective", "full"], .training,
+                help: "Recompute activations in the backward instead of keeping them: selective (the MLP "
+                    + "activation; attention never keeps its scores) or full (whole layers). Megatron "
+                    + "spells the default by omitting the flag."),
+
+        // MARK: Mixed precision
+        .toggle("bf16", \.bf16, .mixedPrecision,
+                help: "Train in bfloat16: bf16 weights and activations, fp32 master weights, optimizer "
+                    + "state and gradients (CUDA only)."),
+        .toggle("fp16", \.fp16, .mixedPrecision,
+                help: "Train in float16 with dynamic loss scaling; fp32 master weights, optimizer state "
+                    + "and gradients (CUDA only)."),
+        .toggle("accumulate-allreduce-grads-in-fp32", \.accumulateAllreduceGradsInFp32, .mixedPrecision,
+                help: "Accumulate and reduce gradients in fp32 (always the case here; accepted for "
+                    + "compatibility)."),
+        .double("loss-scale", \.lossScale, .mixedPrecision, range: .positive,
+                help: "A static loss scale for --fp16 instead of the dynamic one."),
+        .double("initial-loss-scale", \.initialLossScale, .mixedPrecision, range: .positive,
+                help: "Initial dynamic loss scale for --fp16."),
+        .double("min-loss-scale", \.minLossScale, .mixedPrecision, range: .positive,
+                help: "Smallest dynamic loss scale."),
+        .int("loss-scale-window", \.lossScaleWindow, .mixedPrecision, range: .positive,
+             help: "Clean iterations before the dynamic loss scale doubles."),
+        .int("hysteresis", \.hysteresis, .mixedPrecision, range: .positive,
+             help: "Overflowing iterations tolerated before the dynamic loss scale halves."),
 
         // MARK: Learning rate
         .double("lr", \.lr, .learningRate,

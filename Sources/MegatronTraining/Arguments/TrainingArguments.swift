@@ -113,6 +113,16 @@ public struct TrainingArguments: Sendable, Equatable {
     public var benchIters: Int = 10
     /// `--bench-warmup` (swift-megatron): untimed warmup iterations of `megatron bench`.
     public var benchWarmup: Int = 2
+    /// Megatron's `--recompute-granularity` (`none` when the flag is absent).
+    public var recomputeGranularity: String = "none"
+    public var bf16: Bool = false
+    public var fp16: Bool = false
+    public var accumulateAllreduceGradsInFp32: Bool = false
+    public var lossScale: Double? = nil
+    public var initialLossScale: Double = 4_294_967_296
+    public var minLossScale: Double = 1.0
+    public var lossScaleWindow: Int = 1000
+    public var hysteresis: Int = 2
     /// swift-megatron only: a named preset (``ModelPreset``) or "custom".
     public var model: String = "custom"
 

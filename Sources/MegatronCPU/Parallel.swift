@@ -1,13 +1,22 @@
 import Dispatch
 
-/// Runs `body(i)` for every i in `0..<count` on all cores and returns when all are done.
+/// Runs `body(0)`, …, `body(count - 1)` concurrently on the shared Dispatch thread pool and
+/// returns when all have finished. A single iteration runs inline, sparing the pool hand-off.
+///
+///     parallelFor(blocks) { i in process(block: i) }
 func parallelFor(_ count: Int, _ body: @Sendable (Int) -> Void) {
-    if count == 1 { body(0); return }
+    guard count > 0 else { return }
+    if count == 1 {
+        body(0)
+        return
+    }
     DispatchQueue.concurrentPerform(iterations: count, execute: body)
 }
 
-/// A pointer the threads of one parallel op may share: each thread touches its own elements,
-/// and `parallelFor` returns only after all of them finish.
+/// A mutable pointer that `parallelFor` bodies may capture. Sendability is the caller's promise:
+/// concurrent iterations must write disjoint elements.
+///
+///     let out = SendablePointer(buffer); parallelFor(n) { i in out[i] = Float(i) }
 struct SendablePointer<T>: @unchecked Sendable {
     let base: UnsafeMutablePointer<T>
 

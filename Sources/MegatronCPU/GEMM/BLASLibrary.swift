@@ -5,45 +5,87 @@ import Darwin
 #endif
 import Foundation
 
-/// A system BLAS loaded at run time, so the package builds and runs without one.
-/// Order: `MEGATRON_BLAS_LIBRARY`, then OpenBLAS, BLIS, MKL, the reference `libblas`.
-/// `MEGATRON_BLAS=none` disables it.
-struct BLASLibrary: @unchecked Sendable {
-    // Sendable: the handle and function pointer are immutable after loading.
+/// `cblas_sgemm` of a system BLAS, found with `dlopen` at first use so that the package neither
+/// links against nor requires one.
+///
+///     if let blas = BLASLibrary.shared { blas.sgemm(BLASLibrary.rowMajor, …) }
+struct BLASLibrary: Sendable {
     typealias SGEMM = @convention(c) (
-        Int32, Int32, Int32, Int32, Int32, Int32, Float,
-        UnsafePointer<Float>?, Int32, UnsafePointer<Float>?, Int32, Float,
-        UnsafeMutablePointer<Float>?, Int32
+        _ order: Int32, _ transA: Int32, _ transB: Int32, _ m: Int32, _ n: Int32, _ k: Int32,
+        _ alpha: Float, _ a: UnsafePointer<Float>?, _ lda: Int32, _ b: UnsafePointer<Float>?, _ ldb: Int32,
+        _ beta: Float, _ c: UnsafeMutablePointer<Float>?, _ ldc: Int32
     ) -> Void
 
+    // CBLAS enum values, fixed by the CBLAS standard header.
+    static let rowMajor: Int32 = 101, noTrans: Int32 = 111, trans: Int32 = 112
+
     let sgemm: SGEMM
+    /// What was loaded and from where, e.g. "OpenBLAS 0.3.21 … (/usr/lib/…/libopenblas.so.0)".
     let description: String
 
-    static let shared: BLASLibrary? = load()
+    /// The library loaded at first use, or nil when none was found or `MEGATRON_BLAS=none`.
+    /// A `static let` is initialised once, thread-safely.
+    static let shared: BLASLibrary? = load(environment: ProcessInfo.processInfo.environment)
 
-    static let candidates = [
-        "libopenblas.so.0", "libopenblas.so", "libblis.so.4", "libmkl_rt.so", "libblas.so.3",
-        "/opt/homebrew/opt/openblas/lib/libopenblas.dylib",
-    ]
+    /// Libraries tried in order: an explicit `MEGATRON_BLAS_LIBRARY` first, then the common
+    /// system ones. Reference BLAS (`libblas.so.3`) comes last: it is slow, and when it is
+    /// netlib's it lacks the CBLAS symbols anyway.
+    static func candidates(environment: [String: String]) -> [String] {
+        var names: [String] = []
+        if let explicit = environment["MEGATRON_BLAS_LIBRARY"], !explicit.isEmpty { names.append(explicit) }
+        #if canImport(Darwin)
+        names.append("/System/Library/Frameworks/Accelerate.framework/Accelerate")
+        #endif
+        names += ["libopenblas.so.0", "libopenblas.so", "libblis.so.4", "libmkl_rt.so", "libblas.so.3"]
+        return names
+    }
 
-    private static func load() -> BLASLibrary? {
-        let env = ProcessInfo.processInfo.environment
-        if env["MEGATRON_BLAS"]?.lowercased() == "none" { return nil }
-        let names = (env["MEGATRON_BLAS_LIBRARY"].map { [$0] } ?? []) + candidates
-        for name in names {
-            guard let handle = dlopen(name, RTLD_NOW | RTLD_LOCAL) else { continue }
-            guard let symbol = dlsym(handle, "cblas_sgemm") else {
-                dlclose(handle)
-                continue
-            }
-            var description = name
-            if let config = dlsym(handle, "openblas_get_config") {
-                typealias GetConfig = @convention(c) () -> UnsafePointer<CChar>?
-                if let text = unsafeBitCast(config, to: GetConfig.self)() {
-                    description = "\(String(cString: text)) (\(name))"
-                }
-            }
-            return BLASLibrary(sgemm: unsafeBitCast(symbol, to: SGEMM.self), description: description)
+    static func load(environment: [String: String]) -> BLASLibrary? {
+        if environment["MEGATRON_BLAS"]?.lowercased() == "none" { return nil }
+        for name in candidates(environment: environment) {
+            if let library = open(name) { return library }
+        }
+        return nil
+    }
+
+    private static func open(_ name: String) -> BLASLibrary? {
+        guard let handle = dlopen(name, RTLD_NOW | RTLD_LOCAL) else { return nil }
+        guard let symbol = dlsym(handle, "cblas_sgemm") else {
+            dlclose(handle)
+            return nil
+        }
+        // The handle is never closed: `sgemm` must stay valid for the life of the process.
+        let path = mappedFile(containing: symbol) ?? name
+        return BLASLibrary(
+            sgemm: unsafeBitCast(symbol, to: SGEMM.self),
+            description: "\(version(handle) ?? "BLAS") (\(path))")
+    }
+
+    /// The library's own version string, for the libraries that export one.
+    private static func version(_ handle: UnsafeMutableRawPointer) -> String? {
+        typealias CString = @convention(c) () -> UnsafePointer<CChar>?
+        for getter in ["openblas_get_config", "bli_info_get_version_str"] {
+            guard let symbol = dlsym(handle, getter), let text = unsafeBitCast(symbol, to: CString.self)() else { continue }
+            let version = String(cString: text)
+            return getter.hasPrefix("bli_") ? "BLIS \(version)" : version
+        }
+        return nil
+    }
+
+    /// The file that `address` was loaded from, read from /proc/self/maps because `dladdr`
+    /// is hidden from Swift's Glibc module. Nil where /proc does not exist (macOS).
+    private static func mappedFile(containing address: UnsafeMutableRawPointer) -> String? {
+        guard let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return nil }
+        let target = UInt(bitPattern: address)
+        for line in maps.split(separator: "\n") {
+            // "start-end perms offset dev inode path"
+            let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
+            guard fields.count == 6 else { continue }
+            let range = fields[0].split(separator: "-")
+            guard range.count == 2, let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16),
+                  start <= target, target < end
+            else { continue }
+            return fields[5].trimmingCharacters(in: .whitespaces)
         }
         return nil
     }

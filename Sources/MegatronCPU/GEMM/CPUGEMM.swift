@@ -1,58 +1,113 @@
-import Foundation
+import Dispatch
 
-/// Row-major single-precision GEMM: `C[m,n] = alpha · op(A)[m,k] · op(B)[k,n] + beta · C`.
-/// A is m×k (lda ≥ k) or, transposed, k×m (lda ≥ m); B is k×n (ldb ≥ n) or, transposed,
-/// n×k (ldb ≥ k). Runs on a system BLAS when one loads (see ``blasDescription``), else on a
-/// packed Swift SIMD kernel.
+/// Row-major single-precision GEMM: C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C.
+/// A is m×k (lda ≥ k) or, transposed, k×m (lda ≥ m); B is k×n (ldb ≥ n) or, transposed, n×k (ldb ≥ k).
 ///
-///     CPUGEMM.sgemm(transposeA: false, transposeB: true, m: 4, n: 3, k: 5, alpha: 1,
-///                   a: x, lda: 5, b: w, ldb: 5, beta: 0, c: y, ldc: 3)
+/// Runs on a system BLAS when one was found at first use (see `blasDescription`), else on a
+/// portable multi-threaded Swift SIMD kernel. Set `MEGATRON_BLAS=none` to force the Swift kernel,
+/// or `MEGATRON_BLAS_LIBRARY=/path/libfoo.so` to try a specific library first.
+///
+///     CPUGEMM.sgemm(transposeA: false, transposeB: true, m: tokens, n: out, k: in, alpha: 1,
+///                   a: x, lda: in, b: weight, ldb: in, beta: 0, c: y, ldc: out)
 public enum CPUGEMM {
-    public enum Implementation: String, Sendable { case blas, swift }
+    /// Where a GEMM runs.
+    ///
+    ///     CPUGEMM.sgemm(…, implementation: .swift)
+    public enum Implementation: String, Sendable {
+        case blas, swift
+    }
 
-    /// BLAS when a library was found at first use, else swift.
+    /// The implementation used by `sgemm`: BLAS when a library was found at first use, else swift.
+    ///
+    ///     print("GEMM on \(CPUGEMM.preferred)")
     public static var preferred: Implementation { BLASLibrary.shared == nil ? .swift : .blas }
 
-    /// The loaded BLAS ("OpenBLAS 0.3.21 … (libopenblas.so.0)"), or nil.
+    /// Human-readable name of the loaded BLAS ("OpenBLAS 0.3.21 (/usr/lib/x86_64-linux-gnu/libopenblas.so.0)") or nil.
+    ///
+    ///     print(CPUGEMM.blasDescription ?? "no BLAS; using the Swift kernel")
     public static var blasDescription: String? { BLASLibrary.shared?.description }
 
+    /// C = alpha * op(A) * op(B) + beta * C, row-major. beta == 0 overwrites C without reading it,
+    /// so NaN there does not propagate; k == 0 or alpha == 0 scales C by beta without reading A
+    /// or B; m == 0 or n == 0 does nothing. `implementation` overrides `preferred`; `.blas` falls
+    /// back to the Swift kernel when no BLAS is loaded or a size exceeds Int32.
+    ///
+    ///     CPUGEMM.sgemm(transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: 1,
+    ///                   a: a, lda: k, b: b, ldb: n, beta: 0, c: c, ldc: n)
+    ///
+    /// - Precondition: m, n, k ≥ 0 and each leading dimension at least its row length.
     public static func sgemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
         c: UnsafeMutablePointer<Float>, ldc: Int, implementation: Implementation? = nil
     ) {
+        precondition(m >= 0 && n >= 0 && k >= 0, "sgemm: negative size \(m)×\(n)×\(k)")
+        precondition(lda >= max(1, transposeA ? m : k), "sgemm: lda \(lda) too small")
+        precondition(ldb >= max(1, transposeB ? k : n), "sgemm: ldb \(ldb) too small")
+        precondition(ldc >= max(1, n), "sgemm: ldc \(ldc) too small")
         guard m > 0, n > 0 else { return }
-        let fitsInt32 = [m, n, k, lda, ldb, ldc].allSatisfy { $0 <= Int(Int32.max) }
-        if (implementation ?? preferred) == .blas, fitsInt32, k > 0, let blas = BLASLibrary.shared {
-            // cblas: RowMajor = 101, NoTrans = 111, Trans = 112.
-            blas.sgemm(101, transposeA ? 112 : 111, transposeB ? 112 : 111, Int32(m), Int32(n), Int32(k), alpha,
-                       a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        guard k > 0, alpha != 0 else {
+            scale(c, rows: m, columns: n, ldc: ldc, by: beta)
             return
         }
-        SIMDGEMM.sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
-                       a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        let limit = Int(Int32.max)
+        if (implementation ?? preferred) == .blas, let blas = BLASLibrary.shared,
+           max(m, n, k, lda, ldb, ldc) <= limit {
+            blas.sgemm(
+                BLASLibrary.rowMajor, transposeA ? BLASLibrary.trans : BLASLibrary.noTrans,
+                transposeB ? BLASLibrary.trans : BLASLibrary.noTrans,
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+            return
+        }
+        SIMDGEMM.sgemm(
+            transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+            a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 
-    /// GFLOP/s of `sgemm` on n×n×n random matrices (2n³ per call), best of `repeats` after a warm-up.
+    /// Times `sgemm` on n×n×n (after one warm-up) and returns GFLOP/s (2n³ per call, best of `repeats`).
+    ///
+    ///     let gflops = CPUGEMM.benchmark(n: 1024, implementation: CPUGEMM.preferred)
     public static func benchmark(n: Int, repeats: Int = 5, implementation: Implementation) -> Double {
+        precondition(n > 0 && repeats > 0, "benchmark: n and repeats must be positive")
         let count = n * n
-        let a = UnsafeMutablePointer<Float>.allocate(capacity: count), b = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        let b = UnsafeMutablePointer<Float>.allocate(capacity: count)
         let c = UnsafeMutablePointer<Float>.allocate(capacity: count)
-        defer { a.deallocate(); b.deallocate(); c.deallocate() }
-        var state: UInt32 = 12345
+        defer {
+            a.deallocate()
+            b.deallocate()
+            c.deallocate()
+        }
+        // Non-trivial values: some BLAS kernels shortcut zeros.
         for i in 0..<count {
-            state = state &* 1_664_525 &+ 1_013_904_223
-            a[i] = Float(state >> 8) * 0x1p-24 - 0.5
-            b[i] = Float(state >> 9) * 0x1p-23 - 0.5
+            a[i] = Float(i % 17) * 0.03 - 0.2
+            b[i] = Float(i % 13) * 0.05 - 0.3
         }
-        var best = Double.infinity
-        for r in 0...repeats {
+        c.initialize(repeating: 0, count: count)
+        func run() {
+            sgemm(transposeA: false, transposeB: false, m: n, n: n, k: n, alpha: 1,
+                  a: a, lda: n, b: b, ldb: n, beta: 0, c: c, ldc: n, implementation: implementation)
+        }
+        run()
+        var best = UInt64.max
+        for _ in 0..<repeats {
             let start = DispatchTime.now().uptimeNanoseconds
-            sgemm(transposeA: false, transposeB: false, m: n, n: n, k: n, alpha: 1, a: a, lda: n, b: b, ldb: n,
-                  beta: 0, c: c, ldc: n, implementation: implementation)
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            if r > 0 { best = min(best, seconds) }
+            run()
+            best = min(best, DispatchTime.now().uptimeNanoseconds - start)
         }
-        return 2 * Double(n) * Double(n) * Double(n) / best / 1e9
+        return 2 * Double(n) * Double(n) * Double(n) / Double(max(best, 1))
+    }
+
+    /// C = beta * C, where beta == 0 writes zeros without reading C.
+    private static func scale(_ c: UnsafeMutablePointer<Float>, rows: Int, columns: Int, ldc: Int, by beta: Float) {
+        guard beta != 1 else { return }
+        for i in 0..<rows {
+            let row = c + i * ldc
+            if beta == 0 {
+                row.update(repeating: 0, count: columns)
+            } else {
+                for j in 0..<columns { row[j] *= beta }
+            }
+        }
     }
 }

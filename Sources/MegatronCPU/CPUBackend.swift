@@ -10,8 +10,15 @@ import MegatronTensor
 ///     let x = try backend.tensor([1, 2, 3, 4], shape: [2, 2])
 public final class CPUBackend: Backend {
     public let device = Device.cpu
+    private let allocator = HostAllocator()
 
     public init() {}
+
+    /// Bytes held by live tensors, the peak of that, and bytes cached for reuse.
+    public var memoryStatistics: (live: Int, peak: Int, cached: Int) { allocator.statistics }
+
+    /// Returns cached (unused) blocks to the system.
+    public func emptyCache() { allocator.emptyCache() }
 
     public var name: String {
         if let blas = CPUGEMM.blasDescription, CPUGEMM.preferred == .blas { "cpu (\(blas))" } else { "cpu (Swift SIMD GEMM)" }
@@ -21,9 +28,9 @@ public final class CPUBackend: Backend {
         guard shape.dims.allSatisfy({ $0 >= 0 }) else {
             throw TensorError.invalidArgument(op: "empty", message: "negative dimension in \(shape)")
         }
-        let bytes = max(shape.count * dtype.byteSize, 1)
-        let address = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-        let storage = Storage(address: address, byteCount: bytes, device: .cpu) { $0.deallocate() }
+        let (address, size) = allocator.allocate(byteCount: shape.count * dtype.byteSize)
+        let allocator = self.allocator
+        let storage = Storage(address: address, byteCount: size, device: .cpu) { allocator.release($0, size: size) }
         return Tensor(storage: storage, shape: shape, dtype: dtype)
     }
 

@@ -27,3 +27,10 @@ struct SendablePointer<T>: @unchecked Sendable {
         nonmutating set { base[i] = newValue }
     }
 }
+
+/// A read-only pointer shared by the threads of one parallel op.
+struct SendableConstPointer<T>: @unchecked Sendable {
+    let base: UnsafePointer<T>
+
+    init(_ base: UnsafePointer<T>) { self.base = base }
+}

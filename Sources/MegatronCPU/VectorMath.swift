@@ -38,6 +38,33 @@ enum VectorMath {
         return result
     }
 
+    /// tanh(x) = 1 − 2/(e²ˣ + 1): within a few ulp of libm away from 0, and exact at ±∞.
+    @inline(__always)
+    static func tanh(_ x: V) -> V {
+        // Near 0, 1 − 2/(e²ˣ + 1) cancels; the odd series x − x³/3 + 2x⁵/15 is exact to fp32 there.
+        let x2 = x * x
+        let series = x * (1 - x2 * (1.0 / 3 - x2 * (2.0 / 15)))
+        var t = 1 - 2 / (exp(2 * x) + 1)
+        t.replace(with: series, where: x2 .< 0.0025)
+        return t
+    }
+
+    /// `out[i] = f(x[i])` over the index range, eight lanes at a time (the tail padded with zeros).
+    @inline(__always)
+    static func map(_ x: UnsafeMutablePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ range: Range<Int>, _ f: (V) -> V) {
+        var i = range.lowerBound
+        while i &+ 8 <= range.upperBound {
+            UnsafeMutableRawPointer(out + i).storeBytes(of: f(UnsafeRawPointer(x + i).loadUnaligned(as: V.self)), as: V.self)
+            i &+= 8
+        }
+        if i < range.upperBound {
+            var v = V.zero
+            for j in 0..<(range.upperBound - i) { v[j] = x[i + j] }
+            let r = f(v)
+            for j in 0..<(range.upperBound - i) { out[i + j] = r[j] }
+        }
+    }
+
     /// Scalar eˣ through the vector path (same rounding as the vector loops).
     @inline(__always)
     static func exp(_ x: Float) -> Float { exp(V(repeating: x))[0] }

@@ -34,3 +34,20 @@ struct VectorMathTests {
         #expect(x.withUnsafeBufferPointer { VectorMath.max($0.baseAddress!, 19) } == 2.5)
     }
 }
+
+@Suite("Vectorised tanh")
+struct VectorTanhTests {
+    @Test func tanhMatchesLibm() {
+        var worst = 0.0
+        var x: Float = -12
+        while x < 12 {
+            let got = Double(VectorMath.tanh(SIMD8(repeating: x))[0]), want = Foundation.tanh(Double(x))
+            worst = max(worst, abs(got - want) / max(abs(want), 1e-30))
+            x += 0.0037
+        }
+        // 1 − 2/(e²ˣ + 1) keeps all but a few bits just above the series cut-over (|x| = 0.05).
+        #expect(worst < 2e-6, "worst relative error \(worst)")
+        #expect(VectorMath.tanh(SIMD8(repeating: -.infinity))[0] == -1)
+        #expect(VectorMath.tanh(SIMD8(repeating: 30))[0] == 1)
+    }
+}

@@ -56,6 +56,12 @@ struct BLASLibrary: Sendable {
         }
         // The handle is never closed: `sgemm` must stay valid for the life of the process.
         let path = mappedFile(containing: symbol) ?? name
+        // One BLAS thread per call: `CPUGEMM` splits large products across cores itself, so
+        // OpenBLAS's own pool does not spin (sched_yield) while the other ops run on our threads.
+        if let setThreads = dlsym(handle, "openblas_set_num_threads") {
+            typealias SetThreads = @convention(c) (Int32) -> Void
+            unsafeBitCast(setThreads, to: SetThreads.self)(1)
+        }
         return BLASLibrary(
             sgemm: unsafeBitCast(symbol, to: SGEMM.self),
             description: "\(version(handle) ?? "BLAS") (\(path))")

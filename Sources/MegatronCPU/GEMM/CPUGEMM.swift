@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 
 /// Row-major single-precision GEMM: C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C.
 /// A is m×k (lda ≥ k) or, transposed, k×m (lda ≥ m); B is k×n (ldb ≥ n) or, transposed, n×k (ldb ≥ k).
@@ -53,10 +54,26 @@ public enum CPUGEMM {
         let limit = Int(Int32.max)
         if (implementation ?? preferred) == .blas, let blas = BLASLibrary.shared,
            max(m, n, k, lda, ldb, ldc) <= limit {
-            blas.sgemm(
-                BLASLibrary.rowMajor, transposeA ? BLASLibrary.trans : BLASLibrary.noTrans,
-                transposeB ? BLASLibrary.trans : BLASLibrary.noTrans,
-                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+            let (ta, tb) = (transposeA ? BLASLibrary.trans : BLASLibrary.noTrans, transposeB ? BLASLibrary.trans : BLASLibrary.noTrans)
+            // Split C into one block of rows (or, for few rows, of columns) per core; each block
+            // is an independent single-threaded BLAS call.
+            let parts = 2 * m * n * k < 4_000_000 ? 1 : ProcessInfo.processInfo.activeProcessorCount
+            let byRows = m >= n || m >= 8 * parts
+            let extent = byRows ? m : n
+            let chunk = (extent + parts - 1) / parts
+            let pa = SendableConstPointer(a), pb = SendableConstPointer(b), pc = SendablePointer(c)
+            parallelFor((extent + chunk - 1) / chunk) { part in
+                let start = part * chunk, size = min(chunk, extent - start)
+                if byRows {
+                    blas.sgemm(BLASLibrary.rowMajor, ta, tb, Int32(size), Int32(n), Int32(k), alpha,
+                               pa.base + (transposeA ? start : start * lda), Int32(lda), pb.base, Int32(ldb),
+                               beta, pc.base + start * ldc, Int32(ldc))
+                } else {
+                    blas.sgemm(BLASLibrary.rowMajor, ta, tb, Int32(m), Int32(size), Int32(k), alpha,
+                               pa.base, Int32(lda), pb.base + (transposeB ? start * ldb : start), Int32(ldb),
+                               beta, pc.base + start, Int32(ldc))
+                }
+            }
             return
         }
         SIMDGEMM.sgemm(

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The GPU suite in one call on the device machine (no Swift there):
+#   here:   swift build -c release --static-swift-stdlib --product megatron
+#           mkdir -p .device && cp "$(swift build -c release --show-bin-path)/megatron" .device/
+#           cp ../shared/bench/torch_gpt.py .device/     # the peer, rerun in the same call
+#   there:  bash scripts/gpu-check.sh                    (run with carry: [".device"])
+# Prints the environment, every kernel against the CPU reference, then the benchmarks, and a
+# short table last. Full logs go to $OUT when it is set.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bin=.device/megatron
+out=${OUT:-/tmp/gpu-check}
+mkdir -p "$out"
+export MEGATRON_KERNEL_CACHE=${MEGATRON_KERNEL_CACHE:-/tmp/megatron-kernels}
+status=0
+run() { echo "== $*"; "$@" 2>&1 | tee -a "$out/log.txt"; local rc=${PIPESTATUS[0]}; [ "$rc" = 0 ] || status=$rc; }
+run nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv
+run "$bin" doctor
+run "$bin" gpu-check
+if [ -f .device/torch_gpt.py ]; then
+    run env STEPS=10 python3 .device/torch_gpt.py
+fi
+run "$bin" bench --model gpt2-124m --device cuda --bf16 --bench-warmup 3 --bench-iters 10
+echo "== summary"
+grep -E "^(PASS|FAIL|TORCH|time per|tokens)" "$out/log.txt" | tail -40
+exit $status

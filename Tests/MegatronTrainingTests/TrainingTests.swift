@@ -136,3 +136,14 @@ struct DocumentationTests {
                 "README's flag table is stale: regenerate it with `swift run megatron flags`")
     }
 }
+
+@Suite("Backend check harness")
+struct BackendCheckTests {
+    /// The harness run with the CPU as both device and reference: every check must pass, which
+    /// exercises input mirroring, output poisoning and the comparisons end to end.
+    @Test func cpuAgainstItselfPasses() throws {
+        let results = try BackendCheck(device: CPUBackend(), seed: 5).run(dtype: .fp32, coverage: .quick)
+        #expect(results.count > 40)
+        for r in results where !r.passed { Issue.record("\(r)") }
+    }
+}

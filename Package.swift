@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "MegatronTensor", targets: ["MegatronTensor"]),
         .library(name: "MegatronCPU", targets: ["MegatronCPU"]),
+        .library(name: "MegatronCUDA", targets: ["MegatronCUDA"]),
         .library(name: "MegatronTransformer", targets: ["MegatronTransformer"]),
         .library(name: "MegatronOptimizer", targets: ["MegatronOptimizer"]),
         .library(name: "MegatronData", targets: ["MegatronData"]),
@@ -22,6 +23,8 @@ let package = Package(
     targets: [
         .target(name: "MegatronTensor"),
         .target(name: "MegatronCPU", dependencies: ["MegatronTensor"]),
+        .target(name: "CCUDA"),
+        .target(name: "MegatronCUDA", dependencies: ["MegatronTensor", "CCUDA"]),
         .target(name: "MegatronTransformer", dependencies: ["MegatronTensor"]),
         .target(name: "MegatronOptimizer", dependencies: ["MegatronTensor"]),
         .target(name: "MegatronData", dependencies: ["MegatronTensor"]),
@@ -36,10 +39,12 @@ let package = Package(
         ]),
         .executableTarget(name: "megatron", dependencies: [
             "MegatronTraining",
+            "MegatronCUDA",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "MegatronTensorTests", dependencies: ["MegatronTensor"]),
         .testTarget(name: "MegatronCPUTests", dependencies: ["MegatronTensor", "MegatronCPU"]),
+        .testTarget(name: "MegatronCUDATests", dependencies: ["MegatronCUDA", "MegatronTensor"]),
         .testTarget(name: "MegatronTransformerTests", dependencies: [
             "MegatronTensor", "MegatronCPU", "MegatronTransformer",
         ]),

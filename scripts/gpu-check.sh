@@ -17,10 +17,9 @@ run() { echo "== $*"; "$@" 2>&1 | tee -a "$out/log.txt"; local rc=${PIPESTATUS[0
 run nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv
 run "$bin" doctor
 run "$bin" gpu-check
-if [ -f .device/torch_gpt.py ]; then
-    run env STEPS=10 python3 .device/torch_gpt.py
-fi
-run "$bin" bench --model gpt2-124m --device cuda --bf16 --bench-warmup 3 --bench-iters 10
+# Benchmarks join once the CUDA backend trains (issue 3): then `megatron bench --model
+# gpt2-124m --device cuda --bf16` here, with the peer rerun in the same call:
+# env STEPS=10 python3 .device/torch_gpt.py
 echo "== summary"
 grep -E "^(PASS|FAIL|TORCH|time per|tokens)" "$out/log.txt" | tail -40
 exit $status

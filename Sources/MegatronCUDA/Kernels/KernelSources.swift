@@ -15,8 +15,10 @@
 ///   as `unsigned short*` holding IEEE binary16 bits.
 /// - Element counts and row counts are `long long` (tensors may exceed 2³¹ elements); widths that
 ///   fit a row (`h`, `cols`, `V`, `d`) are `int`. All offsets are computed in 64 bits.
-/// - Every kernel is correct for ANY grid (grid-stride loops) and for the block shapes its
-///   documentation allows; the documented grid is the efficient choice. None needs zeroed
+/// - Every kernel is correct for any grid (grid-stride loops) and for the block shapes its
+///   documentation allows — except that a *column-partials* launch needs grid y = `splits` with
+///   `splits · rows_per_split ≥ rows`, and `embedding_backward_*` needs grid x ≥
+///   `⌈vocab / rows_per_block⌉`; the documented grid is the efficient choice. None needs zeroed
 ///   outputs unless it says it accumulates.
 /// - Vector path: a "unit" is 8 consecutive elements (16 bytes of bf16/fp16, 32 bytes of fp32)
 ///   moved with 128-bit loads/stores. Kernels take it when the relevant base pointers are 16-byte

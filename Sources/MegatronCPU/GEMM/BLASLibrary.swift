@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import MegatronTensor
 
 /// `cblas_sgemm` of a system BLAS, found with `dlopen` at first use so that the package neither
 /// links against nor requires one.
@@ -55,7 +56,7 @@ struct BLASLibrary: Sendable {
             return nil
         }
         // The handle is never closed: `sgemm` must stay valid for the life of the process.
-        let path = mappedFile(containing: symbol) ?? name
+        let path = loadedLibraryPath(containing: symbol) ?? name
         // One BLAS thread per call: `CPUGEMM` splits large products across cores itself, so
         // OpenBLAS's own pool does not spin (sched_yield) while the other ops run on our threads.
         if let setThreads = dlsym(handle, "openblas_set_num_threads") {
@@ -74,24 +75,6 @@ struct BLASLibrary: Sendable {
             guard let symbol = dlsym(handle, getter), let text = unsafeBitCast(symbol, to: CString.self)() else { continue }
             let version = String(cString: text)
             return getter.hasPrefix("bli_") ? "BLIS \(version)" : version
-        }
-        return nil
-    }
-
-    /// The file that `address` was loaded from, read from /proc/self/maps because `dladdr`
-    /// is hidden from Swift's Glibc module. Nil where /proc does not exist (macOS).
-    private static func mappedFile(containing address: UnsafeMutableRawPointer) -> String? {
-        guard let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return nil }
-        let target = UInt(bitPattern: address)
-        for line in maps.split(separator: "\n") {
-            // "start-end perms offset dev inode path"
-            let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
-            guard fields.count == 6 else { continue }
-            let range = fields[0].split(separator: "-")
-            guard range.count == 2, let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16),
-                  start <= target, target < end
-            else { continue }
-            return fields[5].trimmingCharacters(in: .whitespaces)
         }
         return nil
     }

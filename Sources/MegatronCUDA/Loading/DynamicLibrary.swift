@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import MegatronTensor
 
 /// A shared library opened with `dlopen`, whose symbols are resolved one at a time.
 ///
@@ -35,7 +36,7 @@ public final class DynamicLibrary: @unchecked Sendable {
             return .failure(LoadFailure(candidate: name, message: message))
         }
         var path = name
-        if let probeSymbol, let address = dlsym(handle, probeSymbol), let mapped = mappedFile(containing: address) {
+        if let probeSymbol, let address = dlsym(handle, probeSymbol), let mapped = loadedLibraryPath(containing: address) {
             path = mapped
         }
         return .success(DynamicLibrary(handle: handle, requestedName: name, path: path))
@@ -55,24 +56,6 @@ public final class DynamicLibrary: @unchecked Sendable {
         public let candidate: String
         public let message: String
         public var description: String { message }
-    }
-
-    /// The file that `address` was loaded from, read from /proc/self/maps because `dladdr`
-    /// is hidden from Swift's Glibc module. Nil where /proc does not exist.
-    static func mappedFile(containing address: UnsafeMutableRawPointer) -> String? {
-        guard let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return nil }
-        let target = UInt(bitPattern: address)
-        for line in maps.split(separator: "\n") {
-            // "start-end perms offset dev inode path"
-            let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
-            guard fields.count == 6 else { continue }
-            let range = fields[0].split(separator: "-")
-            guard range.count == 2, let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16),
-                  start <= target, target < end
-            else { continue }
-            return fields[5].trimmingCharacters(in: .whitespaces)
-        }
-        return nil
     }
 }
 

@@ -111,7 +111,7 @@ public enum SetupError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .missing(flag): "\(flag) is required"
-        case .noData: "no training data: pass --mock-data (dataset files come with the data issue's --data-path)"
+        case .noData: "no training data: pass --mock-data (reading --data-path datasets is not implemented yet)"
         case let .conflict(a, b): "\(a) and \(b) cannot be used together"
         case let .batch(g, m, dp):
             "--global-batch-size \(g) is not divisible by --micro-batch-size \(m) × data-parallel size \(dp)"

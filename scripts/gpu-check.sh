@@ -17,9 +17,12 @@ run() { echo "== $*"; "$@" 2>&1 | tee -a "$out/log.txt"; local rc=${PIPESTATUS[0
 run nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv
 run "$bin" doctor
 run "$bin" gpu-check
-# Benchmarks join once the CUDA backend trains (issue 3): then `megatron bench --model
-# gpt2-124m --device cuda --bf16` here, with the peer rerun in the same call:
-# env STEPS=10 python3 .device/torch_gpt.py
+run "$bin" train --model tiny --mock-data --device cuda --bf16 --train-iters 20 --log-interval 5 --eval-interval 20 --eval-iters 2
+run "$bin" bench --model gpt2-124m --device cuda --bf16 --bench-warmup 2 --bench-iters 5
+if [ -f .device/torch_gpt.py ]; then
+    run env STEPS=10 python3 .device/torch_gpt.py
+fi
 echo "== summary"
-grep -E "^(PASS|FAIL|TORCH|time per|tokens)" "$out/log.txt" | tail -40
+grep -E "^(FAIL|TORCH|time per|peak)| iteration " "$out/log.txt" | cut -c1-240 | tail -30
+echo "checks: $(grep -c '^PASS' "$out/log.txt") passed, $(grep -c '^FAIL' "$out/log.txt") failed"
 exit $status

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MegatronCPU
+import MegatronCUDA
 import MegatronData
 import MegatronTensor
 import MegatronTraining
@@ -31,21 +32,30 @@ func parseTrainingArguments(_ raw: [String], command: String) throws -> Training
     }
 }
 
-/// The backend `--device` asks for.
+/// The backend `--device` asks for: `cuda`, `cpu`, or `auto` (CUDA when a GPU is usable, else
+/// the CPU with one line saying why).
 func makeBackend(_ device: String, computeDType: DType) throws -> any Backend {
-    if device != "cuda", computeDType != .fp32 {
+    if device == "cpu", computeDType != .fp32 {
         FileHandle.standardError.write(Data("error: --\(computeDType) trains on the GPU only (--device cuda); the CPU backend computes in fp32\n".utf8))
         throw ExitCode(2)
     }
-    switch device {
-    case "cuda":
-        FileHandle.standardError.write(Data("error: --device cuda: this build has no CUDA backend yet; use --device cpu\n".utf8))
-        throw ExitCode(2)
-    default:
-        let backend = CPUBackend()
-        say("device: \(backend.name)")
-        return backend
+    if device != "cpu" {
+        do {
+            let backend = try CUDABackend(device: 0)
+            say("device: \(backend.name)")
+            return backend
+        } catch {
+            if device == "cuda" || computeDType != .fp32 {
+                FileHandle.standardError.write(Data("error: --device cuda: \(error)\n(use --device cpu to train on the CPU)\n".utf8))
+                throw ExitCode(2)
+            }
+            let reason = String(describing: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            say("no usable GPU (\(reason)); running on the CPU")
+        }
     }
+    let backend = CPUBackend()
+    say("device: \(backend.name)")
+    return backend
 }
 
 /// Runs `body`, turning a thrown error into one clear line and exit status 1.
@@ -98,6 +108,9 @@ struct Bench: ParsableCommand {
         var args = try parseTrainingArguments(arguments, command: "megatron bench")
         args.mockData = true
         args.trainIters = args.trainIters ?? args.benchWarmup + args.benchIters
+        // The timed steps need no schedule of their own: a preset's warm-up would exceed them.
+        args.lrWarmupIters = 0
+        args.lrWarmupFraction = nil
         let parsed = args
         try reportingErrors {
             let setup = try TrainingSetup(parsed)

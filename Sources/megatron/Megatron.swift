@@ -125,7 +125,15 @@ struct Bench: ParsableCommand {
             say(String(format: "time per iteration: %.1f ms, tokens/s: %.0f, TFLOP/s: %.3f, loss: %.4f",
                          r.secondsPerIteration * 1000, r.tokensPerSecond, r.tflops, r.lastLoss))
             if let peak = r.peakResidentBytes { say(String(format: "peak host memory: %.2f GiB", Double(peak) / 1_073_741_824)) }
-            say("MFU: n/a on the CPU (no reference peak)")
+            if let cuda = backend as? CUDABackend {
+                let stats = cuda.context.allocator.statistics
+                say(String(format: "peak GPU memory: %.2f GiB allocated, %.2f GiB reserved",
+                           Double(stats.peakAllocatedBytes) / 1_073_741_824, Double(stats.peakReservedBytes) / 1_073_741_824))
+                // H100/H200 SXM dense bf16 peak; fp32 runs on the tensor cores only through TF32.
+                say(String(format: "MFU: %.1f%% of 989 TFLOP/s (H100/H200 SXM dense bf16)", r.tflops / 989 * 100))
+            } else {
+                say("MFU: n/a on the CPU (no reference peak)")
+            }
         }
     }
 }

@@ -148,10 +148,6 @@ public final class CPUBackend: Backend {
 // MARK: - argument checking shared by the op files
 
 extension CPUBackend {
-    func checkDevice(_ t: Tensor, _ op: String) throws {
-        guard t.device == .cpu else { throw TensorError.deviceMismatch(op: op, expected: .cpu, got: t.device) }
-    }
-
     /// The fp32 elements of a CPU tensor, after checking device and dtype.
     func floats(_ t: Tensor, _ op: String) throws -> UnsafeMutablePointer<Float> {
         try checkDevice(t, op)
@@ -177,9 +173,5 @@ extension CPUBackend {
         guard bad < 0 else {
             throw TensorError.invalidArgument(op: op, message: "\(what) \(ids[bad]) at position \(bad) is outside 0..<\(bound)")
         }
-    }
-
-    func expectCount(_ t: Tensor, _ count: Int, _ op: String) throws {
-        guard t.count == count else { throw TensorError.shapeMismatch(op: op, expected: "\(count) elements", got: t.shape) }
     }
 }

@@ -269,18 +269,10 @@ extension CUDABackend {
         }
     }
 
-    func checkDevice(_ t: Tensor, _ op: String) throws {
-        guard t.device == device else { throw TensorError.deviceMismatch(op: op, expected: device, got: t.device) }
-    }
-
     /// Checks device and dtype.
     func expect(_ t: Tensor, _ dtype: DType, _ op: String) throws {
         try checkDevice(t, op)
         try t.expect(dtype, op)
-    }
-
-    func expectCount(_ t: Tensor, _ count: Int, _ op: String) throws {
-        guard t.count == count else { throw TensorError.shapeMismatch(op: op, expected: "\(count) elements", got: t.shape) }
     }
 
     /// Checks that every tensor is on this device with the same compute dtype (fp32 or bf16) and

@@ -1,0 +1,12 @@
+/// Argument checks every backend's ops share, so a mismatch reads the same on any device.
+extension Backend {
+    /// Throws unless `t` lives on this backend's device.
+    public func checkDevice(_ t: Tensor, _ op: String) throws {
+        guard t.device == device else { throw TensorError.deviceMismatch(op: op, expected: device, got: t.device) }
+    }
+
+    /// Throws unless `t` holds exactly `count` elements.
+    public func expectCount(_ t: Tensor, _ count: Int, _ op: String) throws {
+        guard t.count == count else { throw TensorError.shapeMismatch(op: op, expected: "\(count) elements", got: t.shape) }
+    }
+}

@@ -17,7 +17,11 @@ public enum Benchmark {
         public let peakResidentBytes: Int?
     }
 
-    public static func run(setup: TrainingSetup, backend: any Backend, warmup: Int, iterations: Int) throws -> Report {
+    /// `afterTiming`, when given, gets the trainer once the timed iterations are done (to profile one more).
+    public static func run(
+        setup: TrainingSetup, backend: any Backend, warmup: Int, iterations: Int,
+        afterTiming: ((Trainer) throws -> Void)? = nil
+    ) throws -> Report {
         let data = MockGPTDataset(vocabSize: setup.model.vocabSize, seqLength: setup.model.seqLength, seed: setup.seed)
         let trainer = try Trainer(setup: setup, backend: backend, train: data, validation: nil)
         var loss: Float = 0
@@ -27,6 +31,7 @@ public enum Benchmark {
         for _ in 0..<iterations { loss = try trainer.step().loss }
         try backend.synchronize()
         let seconds = Date().timeIntervalSince(start) / Double(max(iterations, 1))
+        try afterTiming?(trainer)
         let flops = ThroughputModel(config: setup.model).flopsPerIteration(globalBatch: setup.globalBatchSize)
         return Report(secondsPerIteration: seconds, tokensPerSecond: Double(setup.tokensPerIteration) / seconds,
                       tflops: flops / seconds / 1e12, flopsPerIteration: flops,

@@ -120,7 +120,9 @@ struct Bench: ParsableCommand {
                 + "ffn \(c.ffnSize) (\(c.activation.rawValue)), seq \(c.seqLength), vocab \(c.paddedVocabSize), "
                 + "micro batch \(setup.microBatchSize), global batch \(setup.globalBatchSize)")
             say(ThroughputModel.formula)
-            let r = try Benchmark.run(setup: setup, backend: backend, warmup: parsed.benchWarmup, iterations: parsed.benchIters)
+            let profile: ((Trainer) throws -> Void)? = parsed.benchProfile ? { trainer in try profileStep(trainer, backend) } : nil
+            let r = try Benchmark.run(setup: setup, backend: backend, warmup: parsed.benchWarmup, iterations: parsed.benchIters,
+                                      afterTiming: profile)
             say(String(format: "parameters: %.1fM, FLOPs per iteration: %.3e", Double(r.parameters) / 1e6, r.flopsPerIteration))
             say(String(format: "time per iteration: %.1f ms, tokens/s: %.0f, TFLOP/s: %.3f, loss: %.4f",
                          r.secondsPerIteration * 1000, r.tokensPerSecond, r.tflops, r.lastLoss))
@@ -170,4 +172,25 @@ struct BenchGEMM: ParsableCommand {
             say("BLAS: none found (set MEGATRON_BLAS_LIBRARY or install OpenBLAS)")
         }
     }
+}
+
+/// One more training iteration with every GPU kernel timed: prints the time per kernel, longest
+/// first, and how much of the iteration's wall time the GPU spent in kernels.
+func profileStep(_ trainer: Trainer, _ backend: any Backend) throws {
+    guard let cuda = backend as? CUDABackend else {
+        say("--bench-profile: kernel timing needs --device cuda; skipped")
+        return
+    }
+    try cuda.synchronize()
+    cuda.profiler.start()
+    let start = Date()
+    _ = try trainer.step()
+    try cuda.synchronize()
+    let wall = Date().timeIntervalSince(start) * 1000
+    let rows = try cuda.profiler.report()
+    let busy = rows.reduce(0) { $0 + $1.milliseconds }
+    say("kernel profile of one iteration (GPU time per kernel, events around each launch):")
+    for row in rows { say("  " + row.description) }
+    say(String(format: "profiled iteration: %.1f ms wall, %.1f ms in kernels (%.0f%%), %d launches",
+               wall, busy, busy / wall * 100, rows.reduce(0) { $0 + $1.calls }))
 }

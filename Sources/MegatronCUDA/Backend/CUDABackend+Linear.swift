@@ -16,7 +16,9 @@ extension CUDABackend {
         guard c.shape.leading == m, c.shape.last == n else {
             throw TensorError.shapeMismatch(op: op, expected: "[\(m), \(n)]", got: c.shape)
         }
-        try blas.gemm(a, b, into: c, transposeA: transposeA, transposeB: transposeB, alpha: alpha, beta: beta, stream: stream)
+        try profiler.time("gemm \(a.dtype) [\(m)×\(k)]·[\(k)×\(n)] \(transposeA ? "T" : "N")\(transposeB ? "T" : "N")", on: stream) {
+            try blas.gemm(a, b, into: c, transposeA: transposeA, transposeB: transposeB, alpha: alpha, beta: beta, stream: stream)
+        }
     }
 
     public func addBias(_ bias: Tensor, to y: Tensor) throws {

@@ -19,6 +19,8 @@ public final class CUDABackend: Backend {
     let stream: CUDAStream
     /// Multiprocessor count (launch heuristics).
     let multiprocessors: Int
+    /// Per-kernel GPU timing, off unless started (`megatron bench --bench-profile`).
+    public let profiler: KernelProfiler
     private let sources: [String: String]
     private let functions = Mutex<[String: CUDAFunction]>([:])
     /// Functions whose dynamic shared memory limit has been raised.
@@ -32,6 +34,7 @@ public final class CUDABackend: Backend {
         name = "cuda:\(ordinal) (\(context.device.name))"
         stream = context.defaultStream
         multiprocessors = max(1, context.device.multiprocessorCount)
+        profiler = KernelProfiler(context: context)
         sources = Dictionary(KernelSources.all.map { ($0.name, $0.source) }, uniquingKeysWith: { a, _ in a })
     }
 
@@ -208,7 +211,9 @@ extension CUDABackend {
                 }
             }
         }
-        try stream.launch(f, grid: grid, block: block, sharedMemoryBytes: sharedBytes, arguments: args)
+        try profiler.time(name, on: stream) {
+            try stream.launch(f, grid: grid, block: block, sharedMemoryBytes: sharedBytes, arguments: args)
+        }
     }
 
     /// A *flat* launch over `n` elements: block 256, grid `clamp(⌈n / perBlock⌉, 1, 16·SMs)`.

@@ -490,5 +490,8 @@ public struct FlagTable: Sendable {
         .int("bench-warmup", \.benchWarmup, .swiftMegatron, ours: true,
              help: "swift-megatron only: untimed warmup iterations before `megatron bench` "
                 + "starts timing."),
+        .toggle("bench-profile", \.benchProfile, .swiftMegatron, ours: true,
+                help: "swift-megatron only: after the timed iterations, run one more with every GPU "
+                    + "kernel timed and print the time per kernel."),
     ])
 }

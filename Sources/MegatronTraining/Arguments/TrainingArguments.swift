@@ -113,6 +113,8 @@ public struct TrainingArguments: Sendable, Equatable {
     public var benchIters: Int = 10
     /// `--bench-warmup` (swift-megatron): untimed warmup iterations of `megatron bench`.
     public var benchWarmup: Int = 2
+    /// `--bench-profile` (swift-megatron): time every kernel of one extra `megatron bench` iteration.
+    public var benchProfile: Bool = false
     /// Megatron's `--recompute-granularity` (`none` when the flag is absent).
     public var recomputeGranularity: String = "none"
     public var bf16: Bool = false

@@ -18,7 +18,7 @@ run nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=c
 run "$bin" doctor
 run "$bin" gpu-check
 run "$bin" train --model tiny --mock-data --device cuda --bf16 --train-iters 20 --log-interval 5 --eval-interval 20 --eval-iters 2
-run "$bin" bench --model gpt2-124m --device cuda --bf16 --bench-warmup 2 --bench-iters 5
+run "$bin" bench --model gpt2-124m --device cuda --bf16 --bench-warmup 2 --bench-iters 5 --bench-profile
 if [ -f .device/torch_gpt.py ]; then
     run env STEPS=10 python3 .device/torch_gpt.py
 fi

@@ -39,19 +39,26 @@ public final class GPTModel: @unchecked Sendable {
 
     /// What ``backward(_:gradientScale:)`` needs from a forward pass.
     public struct ForwardState: Sendable {
-        /// Mean loss over unmasked tokens of this micro-batch.
-        public let loss: Float
-        /// Unmasked tokens in the micro-batch.
-        public let tokenCount: Float
+        /// The micro-batch's loss, still on the device (reading it synchronises).
+        public let lossValue: MicroBatchLoss
+        /// `[s·b, Vp]` in the compute dtype, rows sequence-major, when the forward was asked to
+        /// keep them; nil when the buffer already holds the logits' gradient (the fused classifier).
+        public let logits: Tensor?
         let batch: GPTBatch
         let embedding: LanguageModelEmbedding.Saved
         let layers: [TransformerLayer.Saved]
         let layerInputs: Tensor      // output of the last layer [s, b, h]
         let finalNorm: Norm.Saved
         let normed: Tensor           // [T, h]
-        /// `[s·b, Vp]` fp32, rows sequence-major; overwritten by the backward.
-        public let logits: Tensor
+        /// The logits, or (fused) `lossWeights[i] · ∂loss_i/∂logits`: the backward's dlogits buffer.
+        let classifier: Tensor       // [T, Vp]
+        let gradientReady: Bool
         let lossWeights: Tensor      // [T]: mask / tokenCount
+
+        /// Mean loss over unmasked tokens of this micro-batch (downloads the per-token losses).
+        public var loss: Float { get throws { try lossValue.value() } }
+        /// Unmasked tokens in the micro-batch.
+        public var tokenCount: Float { lossValue.tokenCount }
     }
 
     /// Validates the config, declares every parameter and allocates them (initialised from `seed`).
@@ -71,8 +78,10 @@ public final class GPTModel: @unchecked Sendable {
     private var outputWeight: ParameterRef { outputLayer ?? embedding.wordEmbeddings }
 
     /// Runs the model on one micro-batch and returns the loss with what the backward needs.
-    /// `dropoutSeed` seeds this pass's dropout masks; nil evaluates without dropout.
-    public func forward(_ batch: GPTBatch, dropoutSeed: UInt64?) throws -> ForwardState {
+    /// `dropoutSeed` seeds this pass's dropout masks; nil evaluates without dropout. Unless
+    /// `keepLogits` (or in fp16), the classifier's backward runs here too (one fused pass over
+    /// the logits, whose buffer then holds their gradient): the state's `logits` is nil then.
+    public func forward(_ batch: GPTBatch, dropoutSeed: UInt64?, keepLogits: Bool = false) throws -> ForwardState {
         let b = backend
         guard batch.tokens.shape.rank == 2 else {
             throw TensorError.shapeMismatch(op: "GPTModel.forward", expected: "tokens [s, b]", got: batch.tokens.shape)
@@ -93,21 +102,33 @@ public final class GPTModel: @unchecked Sendable {
         let normed2 = try normed.reshaped([rows, config.hiddenSize])
         let logits = try b.empty([rows, config.paddedVocabSize], dtype: store.computeDType)
         try b.gemm(normed2, store.compute(outputWeight), into: logits, transposeB: true)
-        let losses = try b.empty([rows], dtype: .fp32)
-        try b.crossEntropy(logits, targets: batch.targets, losses: losses)
 
-        let lossValues = try b.download(losses)
-        let mask = try batch.lossMask.map { try b.download($0) } ?? [Float](repeating: 1, count: rows)
-        guard mask.count == rows else {
+        // Loss weights mask/tokenCount; the host needs the mask only when there is one.
+        let mask = try batch.lossMask.map { try b.download($0) }
+        if let mask, mask.count != rows {
             throw TensorError.shapeMismatch(op: "GPTModel.forward loss mask", expected: "\(rows) elements", got: batch.lossMask?.shape ?? [])
         }
-        let tokenCount = mask.reduce(0, +)
-        var total = 0.0
-        for i in 0..<rows { total += Double(lossValues[i]) * Double(mask[i]) }
-        let weights = try b.tensor(mask.map { tokenCount > 0 ? $0 / tokenCount : 0 }, shape: [rows])
-        return ForwardState(loss: tokenCount > 0 ? Float(total / Double(tokenCount)) : 0, tokenCount: tokenCount,
-                            batch: batch, embedding: embSaved, layers: saved, layerInputs: x, finalNorm: normSaved,
-                            normed: normed2, logits: logits, lossWeights: weights)
+        let tokenCount = mask?.reduce(0, +) ?? Float(rows)
+        let weights: Tensor
+        if let mask {
+            weights = try b.tensor(mask.map { tokenCount > 0 ? $0 / tokenCount : 0 }, shape: [rows])
+        } else {
+            weights = try b.empty([rows], dtype: .fp32)
+            try b.fill(weights, 1 / Float(rows))
+        }
+        let losses = try b.empty([rows], dtype: .fp32)
+        // fp16 cannot hold the unscaled logits' gradient (weights ~1/T flush it to zero): its
+        // backward applies the loss scale first, so the classifier is not fused there.
+        let fuse = !keepLogits && store.computeDType != .fp16
+        if fuse {
+            try b.crossEntropyFused(logits, targets: batch.targets, weights: weights, losses: losses)
+        } else {
+            try b.crossEntropy(logits, targets: batch.targets, losses: losses)
+        }
+        return ForwardState(lossValue: MicroBatchLoss(losses: losses, mask: mask, tokenCount: tokenCount, backend: b),
+                            logits: fuse ? nil : logits, batch: batch, embedding: embSaved, layers: saved,
+                            layerInputs: x, finalNorm: normSaved, normed: normed2, classifier: logits,
+                            gradientReady: fuse, lossWeights: weights)
     }
 
     /// Position ids `[s, b]` holding each token's index in its sequence.
@@ -121,18 +142,48 @@ public final class GPTModel: @unchecked Sendable {
     /// micro-batches gives the gradient of the mean loss).
     public func backward(_ state: ForwardState, gradientScale: Float) throws {
         let b = backend
-        try b.scale(state.lossWeights, by: gradientScale)
-        // The logits buffer is reused for its gradient.
-        try b.crossEntropyBackward(state.logits, targets: state.batch.targets, dloss: state.lossWeights, into: state.logits)
-        let dlogits = state.logits
-        try b.gemm(dlogits, state.normed, into: store.grad(outputWeight), transposeA: true, transposeB: false, alpha: 1, beta: 1)
+        let dlogits = state.classifier  // [T, Vp]
+        // The fused classifier left lossWeights · ∂loss/∂logits there, and gradientScale rides on
+        // the GEMMs' alpha; otherwise the scale goes into the weights before the softmax backward.
+        var alpha = gradientScale
+        if !state.gradientReady {
+            try b.scale(state.lossWeights, by: gradientScale)
+            try b.crossEntropyBackward(dlogits, targets: state.batch.targets, dloss: state.lossWeights, into: dlogits)
+            alpha = 1
+        }
+        try b.gemm(dlogits, state.normed, into: store.grad(outputWeight), transposeA: true, transposeB: false,
+                   alpha: alpha, beta: 1)
         let dnormed = try b.empty(state.normed.shape, dtype: store.computeDType)
-        try b.gemm(dlogits, store.compute(outputWeight), into: dnormed)
+        try b.gemm(dlogits, store.compute(outputWeight), into: dnormed, transposeA: false, transposeB: false,
+                   alpha: alpha, beta: 0)
         var dx = try b.zeros(state.layerInputs.shape, dtype: store.computeDType)
         try finalLayernorm.backward(dnormed, input: state.layerInputs, state.finalNorm, accumulateInto: dx, store)
         for (layer, saved) in zip(layers, state.layers).reversed() {
             dx = try layer.backward(dx, saved, store)
         }
         try embedding.backward(dx, state.embedding, store)
+    }
+}
+
+/// A micro-batch's loss left on the device until it is read, so a training step queues
+/// forward and backward without waiting for the GPU.
+public struct MicroBatchLoss: Sendable {
+    let losses: Tensor   // [T] fp32 per-token losses
+    let mask: [Float]?   // nil: every token counts
+    /// Unmasked tokens in the micro-batch.
+    public let tokenCount: Float
+    let backend: any Backend
+
+    /// Mean loss over unmasked tokens (waits for the device).
+    public func value() throws -> Float {
+        guard tokenCount > 0 else { return 0 }
+        let values = try backend.download(losses)
+        var total = 0.0
+        if let mask {
+            for (loss, m) in zip(values, mask) { total += Double(loss) * Double(m) }
+        } else {
+            for loss in values { total += Double(loss) }
+        }
+        return Float(total / Double(tokenCount))
     }
 }

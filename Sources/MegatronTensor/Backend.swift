@@ -56,6 +56,20 @@ public protocol Backend: AnyObject, Sendable {
     /// `dbias += Σ_rows dy` (accumulates).
     func biasBackward(_ dy: Tensor, into dbias: Tensor) throws
 
+    // MARK: fused linear layers (defaults compose the ops above; a backend may fuse them)
+
+    /// `y = x · weightᵀ (+ bias)`: x `[T, in]`, weight `[out, in]`, bias `[out]`, y `[T, out]`.
+    func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, into y: Tensor) throws
+    /// `preActivation = x · weightᵀ (+ bias)` and `y = gelu(preActivation)` (the MLP's first
+    /// layer; `preActivation` is what the backward needs).
+    func linearGeLU(_ x: Tensor, weight: Tensor, bias: Tensor?, preActivation: Tensor, into y: Tensor, approximate: Bool) throws
+    /// `dpre = (dy · weight) ⊙ gelu'(preActivation)`: the input gradient of a linear layer whose
+    /// input was `gelu(preActivation)`, carried back through the GeLU. dy `[T, out]`,
+    /// weight `[out, in]`, preActivation and dpre `[T, in]`.
+    func linearInputGradientThroughGeLU(
+        _ dy: Tensor, weight: Tensor, preActivation: Tensor, into dpre: Tensor, approximate: Bool
+    ) throws
+
     // MARK: embedding
 
     /// `out[i, :] = table[ids[i], :]`; ids int32 `[n]` (any shape), table `[V, h]`, out `[n, h]`.
@@ -124,6 +138,11 @@ public protocol Backend: AnyObject, Sendable {
     /// `dlogits[i, :] = dloss[i] · (softmax(logits[i]) − onehot(t_i))`; `dlogits` may alias `logits`.
     func crossEntropyBackward(_ logits: Tensor, targets: Tensor, dloss: Tensor, into dlogits: Tensor) throws
 
+    /// The classifier's forward and backward in one: `losses` as ``crossEntropy(_:targets:losses:)``
+    /// and, in place, `logits[i, :] = weights[i] · (softmax(logits[i]) − onehot(t_i))` (weights
+    /// fp32 `[n]`), so the logits are never kept next to their gradient.
+    func crossEntropyFused(_ logits: Tensor, targets: Tensor, weights: Tensor, losses: Tensor) throws
+
     // MARK: optimizer
 
     /// One AdamW step over flat fp32 ranges: `m, v` moments, bias correction for step `step`
@@ -154,6 +173,49 @@ extension Backend {
         let t = try empty(shape, dtype: .int32)
         try upload(values, to: t)
         return t
+    }
+
+    public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, into y: Tensor) throws {
+        try composedLinear(x, weight: weight, bias: bias, into: y)
+    }
+
+    public func linearGeLU(_ x: Tensor, weight: Tensor, bias: Tensor?, preActivation: Tensor, into y: Tensor, approximate: Bool) throws {
+        try composedLinearGeLU(x, weight: weight, bias: bias, preActivation: preActivation, into: y, approximate: approximate)
+    }
+
+    public func linearInputGradientThroughGeLU(
+        _ dy: Tensor, weight: Tensor, preActivation: Tensor, into dpre: Tensor, approximate: Bool
+    ) throws {
+        try composedLinearInputGradientThroughGeLU(dy, weight: weight, preActivation: preActivation, into: dpre, approximate: approximate)
+    }
+
+    public func crossEntropyFused(_ logits: Tensor, targets: Tensor, weights: Tensor, losses: Tensor) throws {
+        try crossEntropy(logits, targets: targets, losses: losses)
+        try crossEntropyBackward(logits, targets: targets, dloss: weights, into: logits)
+    }
+
+    /// ``linear(_:weight:bias:into:)`` as a GEMM and a bias add (the reference; fused backends
+    /// fall back to it where they cannot fuse).
+    public func composedLinear(_ x: Tensor, weight: Tensor, bias: Tensor?, into y: Tensor) throws {
+        try gemm(x, weight, into: y, transposeB: true)
+        if let bias { try addBias(bias, to: y) }
+    }
+
+    /// ``linearGeLU(_:weight:bias:preActivation:into:approximate:)`` as separate ops.
+    public func composedLinearGeLU(
+        _ x: Tensor, weight: Tensor, bias: Tensor?, preActivation: Tensor, into y: Tensor, approximate: Bool
+    ) throws {
+        try composedLinear(x, weight: weight, bias: bias, into: preActivation)
+        try gelu(preActivation, into: y, approximate: approximate)
+    }
+
+    /// ``linearInputGradientThroughGeLU(_:weight:preActivation:into:approximate:)`` as separate ops.
+    public func composedLinearInputGradientThroughGeLU(
+        _ dy: Tensor, weight: Tensor, preActivation: Tensor, into dpre: Tensor, approximate: Bool
+    ) throws {
+        let dactivation = try empty(dpre.shape, dtype: dpre.dtype)
+        try gemm(dy, weight, into: dactivation)
+        try geluBackward(dactivation, x: preActivation, into: dpre, approximate: approximate)
     }
 
     /// `c = op(a) · op(b)`.

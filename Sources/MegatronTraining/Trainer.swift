@@ -59,14 +59,15 @@ public final class Trainer {
         try model.store.zeroGrad()
         let m = setup.microBatchesPerIteration
         let lossScale = Float(lossScaler?.scale ?? 1)
-        var lossSum: Float = 0
+        // Losses are read after every micro-batch is queued, so the host never waits mid-step.
+        var losses: [MicroBatchLoss] = []
         for micro in 0..<m {
             let batch = try makeBatch(train, firstSample: consumedSamples + micro * setup.microBatchSize)
             let state = try model.forward(batch, dropoutSeed: dropoutSeed(iteration: iteration, microBatch: micro))
-            lossSum += state.loss
+            losses.append(state.lossValue)
             try model.backward(state, gradientScale: lossScale / Float(m))
         }
-        let loss = lossSum / Float(m)
+        let loss = try losses.reduce(Float(0)) { $0 + (try $1.value()) } / Float(m)
         guard loss.isFinite else { throw TrainingError.nonFiniteLoss(iteration: iteration, loss: loss) }
         // Unscaled gradients that overflowed stay non-finite, and the optimizer skips the step.
         if lossScale != 1 { try model.backend.scale(model.store.grads, by: 1 / lossScale) }
@@ -87,7 +88,8 @@ public final class Trainer {
         for i in 0..<setup.evalIters {
             for micro in 0..<perIteration {
                 let first = (i * perIteration + micro) * setup.microBatchSize
-                total += Double(try model.forward(try makeBatch(validation, firstSample: first), dropoutSeed: nil).loss)
+                let state = try model.forward(try makeBatch(validation, firstSample: first), dropoutSeed: nil, keepLogits: true)
+                total += Double(try state.loss)
             }
         }
         return total / Double(setup.evalIters * perIteration)

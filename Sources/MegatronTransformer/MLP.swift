@@ -27,8 +27,13 @@ public struct MLP: Sendable {
     public func forward(_ x: Tensor, _ store: ParameterStore) throws -> (Tensor, Saved) {
         let b = store.backend
         let input = try x.reshaped([x.shape.leading, config.hiddenSize])
-        let pre = try linearFC1.forward(input, store)
-        let act = try activate(pre, b)
+        let pre: Tensor, act: Tensor
+        if let approximate = geluApproximation {
+            (pre, act) = try linearFC1.forwardGeLU(input, approximate: approximate, store)
+        } else {
+            pre = try linearFC1.forward(input, store)
+            act = try activate(pre, b)
+        }
         let y = try linearFC2.forward(act, store)
         let keep = config.recomputeGranularity == nil
         return (try y.reshaped(x.shape), Saved(input: input, preActivation: pre, activated: keep ? act : nil))
@@ -47,13 +52,24 @@ public struct MLP: Sendable {
     public func backward(_ dy: Tensor, _ saved: Saved, _ store: ParameterStore) throws -> Tensor {
         let b = store.backend
         let activated = try saved.activated ?? activate(saved.preActivation, b)
-        let dact = try linearFC2.backward(dy, input: activated, store)
-        let dpre = try b.empty(saved.preActivation.shape, dtype: dy.dtype)
-        switch config.activation {
-        case .gelu: try b.geluBackward(dact, x: saved.preActivation, into: dpre, approximate: false)
-        case .geluTanh: try b.geluBackward(dact, x: saved.preActivation, into: dpre, approximate: true)
-        case .swiglu: try b.swigluBackward(dact, x: saved.preActivation, into: dpre)
+        let dpre: Tensor
+        if let approximate = geluApproximation {
+            dpre = try linearFC2.backwardThroughGeLU(dy, input: activated, preActivation: saved.preActivation,
+                                                     approximate: approximate, store)
+        } else {
+            let dact = try linearFC2.backward(dy, input: activated, store)
+            dpre = try b.empty(saved.preActivation.shape, dtype: dy.dtype)
+            try b.swigluBackward(dact, x: saved.preActivation, into: dpre)
         }
         return try linearFC1.backward(dpre, input: saved.input, store).reshaped(dy.shape)
+    }
+
+    /// Whether the activation is a GeLU, and which (nil for SwiGLU).
+    private var geluApproximation: Bool? {
+        switch config.activation {
+        case .gelu: false
+        case .geluTanh: true
+        case .swiglu: nil
+        }
     }
 }

@@ -99,7 +99,7 @@ struct GPTModelTests {
         for step in 0..<300 where loss >= 0.1 {
             try model.store.zeroGrad()
             let state = try model.forward(batch, dropoutSeed: UInt64(step))
-            loss = state.loss
+            loss = try state.loss
             try model.backward(state, gradientScale: 1)
             _ = try opt.step(lr: 1e-2)
         }
@@ -174,7 +174,7 @@ struct RecomputeTests {
             let model = try GPTModel(config: c, backend: b, seed: 4)
             let batch = try randomBatch(b, vocab: 50, seq: 6, batch: 2, seed: 8)
             let state = try model.forward(batch, dropoutSeed: 21)
-            losses.append(state.loss)
+            losses.append(try state.loss)
             try model.backward(state, gradientScale: 1)
             grads.append(try b.download(model.store.grads))
         }

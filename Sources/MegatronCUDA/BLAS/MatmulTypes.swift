@@ -56,6 +56,22 @@ public enum MatmulEpilogue: Hashable, Sendable {
     /// `biasGradient[j] = Σ_k op(B)[k, j]` (n elements), cuBLASLt `BGRADA`.
     case biasGradientFromB(DevicePointer)
 
+    /// A short name for logs and profiles ("bias", "gelu_aux_bias", ...).
+    public var name: String {
+        switch self {
+        case .none: "none"
+        case .bias: "bias"
+        case .gelu: "gelu"
+        case .geluBias: "gelu_bias"
+        case .geluAux: "gelu_aux"
+        case .geluAuxBias: "gelu_aux_bias"
+        case .dgelu: "dgelu"
+        case .dgeluBiasGradient: "dgelu_bgrad"
+        case .biasGradientFromA: "bgrad_a"
+        case .biasGradientFromB: "bgrad_b"
+        }
+    }
+
     /// The `cublasLtEpilogue_t` value.
     var cublasValue: UInt32 {
         let value: Int = switch self {

@@ -5,7 +5,66 @@ extension CUDABackend {
         _ a: Tensor, _ b: Tensor, into c: Tensor,
         transposeA: Bool, transposeB: Bool, alpha: Float, beta: Float
     ) throws {
-        let op = "gemm"
+        try matmul(a, b, into: c, transposeA: transposeA, transposeB: transposeB, alpha: alpha, beta: beta, epilogue: .none, "gemm")
+    }
+
+    /// The bias add runs in the GEMM's epilogue (cuBLASLt `BIAS`).
+    public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, into y: Tensor) throws {
+        let op = "linear"
+        guard let bias else {
+            return try matmul(x, weight, into: y, transposeA: false, transposeB: true, alpha: 1, beta: 0, epilogue: .none, op)
+        }
+        try expectCount(bias, y.shape.last, op)
+        try checkDevice(bias, op)
+        try bias.expect(y.dtype, op)
+        try matmul(x, weight, into: y, transposeA: false, transposeB: true, alpha: 1, beta: 0,
+                   epilogue: .bias(DevicePointer(bias.address)), op)
+    }
+
+    /// With the tanh GeLU on 16-bit activations, bias and GeLU run in the GEMM's epilogue
+    /// (cuBLASLt `GELU_AUX_BIAS`, which keeps the pre-activation); otherwise the ops run apart
+    /// (cuBLASLt's GeLU is the tanh form, and the fp32 path is checked against the CPU to 1e-5).
+    public func linearGeLU(_ x: Tensor, weight: Tensor, bias: Tensor?, preActivation: Tensor, into y: Tensor, approximate: Bool) throws {
+        let op = "linearGeLU"
+        guard approximate, y.dtype != .fp32, y.shape.last % 8 == 0 else {
+            return try composedLinearGeLU(x, weight: weight, bias: bias, preActivation: preActivation, into: y, approximate: approximate)
+        }
+        try expectCount(preActivation, y.count, op)
+        try checkDevice(preActivation, op)
+        try preActivation.expect(y.dtype, op)
+        let aux = DevicePointer(preActivation.address)
+        var epilogue = MatmulEpilogue.geluAux(aux: aux)
+        if let bias {
+            try expectCount(bias, y.shape.last, op)
+            try checkDevice(bias, op)
+            try bias.expect(y.dtype, op)
+            epilogue = .geluAuxBias(bias: DevicePointer(bias.address), aux: aux)
+        }
+        try matmul(x, weight, into: y, transposeA: false, transposeB: true, alpha: 1, beta: 0, epilogue: epilogue, op)
+    }
+
+    /// With the tanh GeLU on 16-bit activations, the GeLU's derivative is applied in the GEMM's
+    /// epilogue (cuBLASLt `DGELU`).
+    public func linearInputGradientThroughGeLU(
+        _ dy: Tensor, weight: Tensor, preActivation: Tensor, into dpre: Tensor, approximate: Bool
+    ) throws {
+        let op = "linearInputGradientThroughGeLU"
+        guard approximate, dpre.dtype != .fp32, dpre.shape.last % 8 == 0 else {
+            return try composedLinearInputGradientThroughGeLU(dy, weight: weight, preActivation: preActivation, into: dpre,
+                                                              approximate: approximate)
+        }
+        try expectCount(preActivation, dpre.count, op)
+        try checkDevice(preActivation, op)
+        try preActivation.expect(dpre.dtype, op)
+        try matmul(dy, weight, into: dpre, transposeA: false, transposeB: false, alpha: 1, beta: 0,
+                   epilogue: .dgelu(aux: DevicePointer(preActivation.address)), op)
+    }
+
+    /// `c = alpha · op(a) · op(b) + beta · c` and `epilogue` through cuBLASLt, shapes checked.
+    private func matmul(
+        _ a: Tensor, _ b: Tensor, into c: Tensor, transposeA: Bool, transposeB: Bool, alpha: Float, beta: Float,
+        epilogue: MatmulEpilogue, _ op: String
+    ) throws {
         for t in [a, b, c] { try checkDevice(t, op) }
         try b.expect(a.dtype, op)
         let (m, k) = transposeA ? (a.shape.last, a.shape.leading) : (a.shape.leading, a.shape.last)
@@ -16,8 +75,10 @@ extension CUDABackend {
         guard c.shape.leading == m, c.shape.last == n else {
             throw TensorError.shapeMismatch(op: op, expected: "[\(m), \(n)]", got: c.shape)
         }
-        try profiler.time("gemm \(a.dtype) [\(m)×\(k)]·[\(k)×\(n)] \(transposeA ? "T" : "N")\(transposeB ? "T" : "N")", on: stream) {
-            try blas.gemm(a, b, into: c, transposeA: transposeA, transposeB: transposeB, alpha: alpha, beta: beta, stream: stream)
+        let label = epilogue == .none ? "gemm" : "gemm+\(epilogue.name)"
+        try profiler.time("\(label) \(a.dtype) [\(m)×\(k)]·[\(k)×\(n)] \(transposeA ? "T" : "N")\(transposeB ? "T" : "N")", on: stream) {
+            try blas.gemm(a, b, into: c, transposeA: transposeA, transposeB: transposeB, alpha: alpha, beta: beta,
+                          epilogue: epilogue, stream: stream)
         }
     }
 

@@ -52,6 +52,32 @@ extension BackendCheck {
             results.append(try compare("gemm accumulate into fp32 \(m)×\(n)×\(k) \(dtype)", [acc], dtype))
         }
 
+        // Fused linear layers: bias and GeLU epilogues (odd widths take the unfused path).
+        for (t, inF, outF) in full ? [(5, 7, 9), (64, 96, 128), (512, 768, 3072)] : [(5, 7, 9), (16, 24, 32)] {
+            let x = try random([t, inF], dtype, stream: next())
+            let w = try random([outF, inF], dtype, stream: next(), scale: 0.5)
+            let bias = try random([outF], dtype, stream: next())
+            let y = try output([t, outF], dtype)
+            try d.linear(x.dev, weight: w.dev, bias: bias.dev, into: y.dev)
+            try r.linear(x.ref, weight: w.ref, bias: bias.ref, into: y.ref)
+            results.append(try compare("linear+bias \(t)×\(inF)→\(outF) \(dtype)", [y], dtype))
+            for approximate in [true, false] {
+                let kind = approximate ? "tanh" : "erf"
+                let pre = try output([t, outF], dtype), act = try output([t, outF], dtype)
+                try d.linearGeLU(x.dev, weight: w.dev, bias: bias.dev, preActivation: pre.dev, into: act.dev, approximate: approximate)
+                try r.linearGeLU(x.ref, weight: w.ref, bias: bias.ref, preActivation: pre.ref, into: act.ref, approximate: approximate)
+                results.append(try compare("linearGeLU (\(kind)) \(t)×\(inF)→\(outF) \(dtype)", [pre, act], dtype))
+                // Backward through the GeLU in front of a layer [outF → inF]: dy [t, inF], weight [inF, outF].
+                let dy = try random([t, inF], dtype, stream: next())
+                let w2 = try random([inF, outF], dtype, stream: next(), scale: 0.5)
+                let preIn = try random([t, outF], dtype, stream: next(), scale: 2)
+                let dpre = try output([t, outF], dtype)
+                try d.linearInputGradientThroughGeLU(dy.dev, weight: w2.dev, preActivation: preIn.dev, into: dpre.dev, approximate: approximate)
+                try r.linearInputGradientThroughGeLU(dy.ref, weight: w2.ref, preActivation: preIn.ref, into: dpre.ref, approximate: approximate)
+                results.append(try compare("linearInputGradientThroughGeLU (\(kind)) \(t)×\(inF)←\(outF) \(dtype)", [dpre], dtype))
+            }
+        }
+
         for (rows, cols) in full ? [(1, 1), (5, 7), (300, 768), (64, 50304)] : [(1, 1), (5, 7), (3, 64)] {
             let x = try random([rows, cols], dtype, stream: next(), scale: 2)
             let w = try random([cols], dtype, stream: next()), bias = try random([cols], dtype, stream: next())
@@ -133,6 +159,12 @@ extension BackendCheck {
             try d.crossEntropyBackward(logits.dev, targets: targets.dev, dloss: dloss.dev, into: dl.dev)
             try r.crossEntropyBackward(logits.ref, targets: targets.ref, dloss: dloss.ref, into: dl.ref)
             results.append(try compare("crossEntropyBackward \(n)×\(vocab) \(dtype)", [dl], dtype))
+            // Fused, in place: the logits become their gradient.
+            let fusedLosses = try output([n], .fp32)
+            let inPlace = try output([n, vocab], dtype, initial: logits)
+            try d.crossEntropyFused(inPlace.dev, targets: targets.dev, weights: dloss.dev, losses: fusedLosses.dev)
+            try r.crossEntropyFused(inPlace.ref, targets: targets.ref, weights: dloss.ref, losses: fusedLosses.ref)
+            results.append(try compare("crossEntropyFused \(n)×\(vocab) \(dtype)", [fusedLosses, inPlace], dtype))
         }
 
         // Attention layout, RoPE and causal attention with grouped queries.

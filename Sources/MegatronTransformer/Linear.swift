@@ -56,8 +56,7 @@ public struct Linear: Sendable {
     private func accumulateParameterGradients(_ dy: Tensor, input x: Tensor, _ store: ParameterStore) throws -> Tensor {
         let b = store.backend
         let dy2 = try dy.reshaped([dy.shape.leading, outFeatures])
-        try b.gemm(dy2, x, into: store.grad(weight), transposeA: true, transposeB: false, alpha: 1, beta: 1)
-        if let bias { try b.biasBackward(dy2, into: store.grad(bias)) }
+        try b.linearWeightGradient(dy2, input: x, dweight: store.grad(weight), dbias: bias.map(store.grad))
         return dy2
     }
 }

@@ -65,8 +65,9 @@ public struct TransformerLayer: Sendable {
                                  residual: residual, norm2: s2, normed2: n2, mlp: sm, mlpDropoutOffset: o2, seed: rng.seed))
     }
 
-    /// dy `[s, b, h]` → dx `[s, b, h]`. With full recompute, first reruns the forward from the
-    /// saved input and dropout stream, which regenerates the same masks.
+    /// dy `[s, b, h]` → dx `[s, b, h]`, consuming dy: its buffer becomes dx. With full
+    /// recompute, first reruns the forward from the saved input and dropout stream, which
+    /// regenerates the same masks.
     public func backward(_ dy: Tensor, _ saved: Saved, _ store: ParameterStore) throws -> Tensor {
         let b = store.backend
         let acts: Activations
@@ -76,17 +77,15 @@ public struct TransformerLayer: Sendable {
             var rng = saved.rngAtEntry
             acts = try run(saved.input, &rng, store).1
         }
-        // The residual path passes dy through; each branch adds its contribution via the norms.
-        let dresidual = try b.empty(dy.shape, dtype: dy.dtype)
-        try b.copy(dy, to: dresidual)
+        // The residual path passes dy through, and each branch adds its contribution via the
+        // norms, in place: a branch has consumed dy (queued its kernels) before its norm adds to it.
+        let dresidual = dy
         let dm = try hiddenDropout.backward(dy, offset: acts.mlpDropoutOffset, seed: acts.seed, b)
         let dn2 = try mlp.backward(dm, acts.mlp, store)
         try preMLPLayernorm.backward(dn2, input: acts.residual, acts.norm2, accumulateInto: dresidual, store)
         let da = try hiddenDropout.backward(dresidual, offset: acts.attentionDropoutOffset, seed: acts.seed, b)
         let dn1 = try selfAttention.backward(da, acts.attention, store)
-        let dx = try b.empty(dy.shape, dtype: dy.dtype)
-        try b.copy(dresidual, to: dx)
-        try inputLayernorm.backward(dn1, input: saved.input, acts.norm1, accumulateInto: dx, store)
-        return dx
+        try inputLayernorm.backward(dn1, input: saved.input, acts.norm1, accumulateInto: dresidual, store)
+        return dresidual
     }
 }

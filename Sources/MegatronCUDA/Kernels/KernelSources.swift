@@ -75,7 +75,8 @@ enum KernelSources {
     struct f16 { u16 bits; };
 
     // Elements per vector unit: 16 bytes of a 16-bit type, 32 bytes (two float4) of fp32.
-    constexpr int VEC = 8;
+    // maybe_unused: the flash-attention group includes the prelude but no vector helper.
+    [[maybe_unused]] constexpr int VEC = 8;
 
     __device__ __forceinline__ float neg_inf() { return __int_as_float(0xff800000); }
     __device__ __forceinline__ float quiet_nan() { return __int_as_float(0x7fffffff); }

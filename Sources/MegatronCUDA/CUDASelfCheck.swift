@@ -3,8 +3,8 @@ import MegatronTensor
 
 /// The GPU checks that need no CUDA backend: every kernel group compiles with NVRTC for this
 /// device and loads, and cuBLASLt matrix products agree with a double-precision host reference
-/// on fresh random inputs (poisoned output, fp32 under 1e-5, bf16 under 1e-2). Each check prints
-/// one `PASS`/`FAIL` line.
+/// on fresh random inputs (poisoned output, fp32 under 1e-5, bf16 and fp16 under 1e-2). Each
+/// check prints one `PASS`/`FAIL` line.
 ///
 ///     let ok = CUDASelfCheck.run(device: 0) { print($0) }
 public enum CUDASelfCheck {
@@ -39,7 +39,7 @@ public enum CUDASelfCheck {
         }
         do {
             let blas = try CUBLASLt(context: context)
-            for dtype in [DType.fp32, .bf16] {
+            for dtype in [DType.fp32, .bf16, .fp16] {
                 for (m, n, k, ta, tb) in [(7, 13, 5, false, false), (129, 70, 257, true, false), (512, 768, 768, false, true), (1000, 512, 64, true, true)] {
                     let error = try gemmError(blas, context, m: m, n: n, k: k, transposeA: ta, transposeB: tb, dtype: dtype)
                     let tolerance = dtype == .fp32 ? 1e-5 : 1e-2
@@ -62,16 +62,20 @@ public enum CUDASelfCheck {
         func values(_ count: Int, _ stream: UInt64) -> [Float] {
             (0..<count).map { i in
                 let v = rng.uniform(UInt64(i), subsequence: stream) * 2 - 1
-                return dtype == .bf16 ? HalfPrecision.float(bf16Bits: HalfPrecision.bf16Bits(v)) : v
+                switch dtype {
+                case .bf16: return HalfPrecision.float(bf16Bits: HalfPrecision.bf16Bits(v))
+                case .fp16: return HalfPrecision.float(fp16Bits: HalfPrecision.fp16Bits(v))
+                default: return v
+                }
             }
         }
         let a = values(m * k, 1), b = values(k * n, 2)
         func tensor(_ host: [Float], _ shape: Shape) throws -> Tensor {
             let t = try context.allocator.makeTensor(shape, dtype: dtype)
-            if dtype == .bf16 {
-                try context.upload(host.map(HalfPrecision.bf16Bits), to: DevicePointer(t.address))
-            } else {
-                try context.upload(host, to: DevicePointer(t.address))
+            switch dtype {
+            case .bf16: try context.upload(host.map(HalfPrecision.bf16Bits), to: DevicePointer(t.address))
+            case .fp16: try context.upload(host.map(HalfPrecision.fp16Bits), to: DevicePointer(t.address))
+            default: try context.upload(host, to: DevicePointer(t.address))
             }
             return t
         }

@@ -23,7 +23,7 @@ struct GPUCheck: ParsableCommand {
         var ok = CUDASelfCheck.run(device: device) { say($0) }
         do {
             let backend = try CUDABackend(device: device)
-            for dtype in [DType.fp32, .bf16] {
+            for dtype in [DType.fp32, .bf16, .fp16] {
                 let results = try BackendCheck(device: backend).run(dtype: dtype, coverage: quick ? .quick : .full)
                 for r in results { say(r.description) }
                 ok = ok && results.allSatisfy(\.passed)

@@ -67,10 +67,10 @@ extension CUDABackend {
     }
 
     /// Checks the attention arguments shared by the forward and the backward; returns the
-    /// dimensions and whether the tensors are bf16.
+    /// dimensions and the kernels' element type (q's dtype; the callers check that the others match).
     private func attentionLayout(
         q: Tensor, k: Tensor, v: Tensor, lse: Tensor, scale: Float, dropout: Float, _ op: String
-    ) throws -> (s: Int, b: Int, nq: Int, ng: Int, d: Int, bf16: Bool) {
+    ) throws -> (s: Int, b: Int, nq: Int, ng: Int, d: Int, element: FlashAttentionKernels.Element) {
         let (_, nq, ng, d) = try headLayout(q: q, k: k, op)
         try v.expect(k.shape, op)
         let (s, b) = (q.shape[0], q.shape[1])
@@ -86,15 +86,18 @@ extension CUDABackend {
         guard s <= Int(Int32.max), b * nq <= Int(Int32.max) else {
             throw TensorError.invalidArgument(op: op, message: "s \(s) or b·nq \(b * nq) does not fit a 32-bit int")
         }
-        return (s, b, nq, ng, d, q.dtype == .bf16)
+        guard let element = FlashAttentionKernels.Element(q.dtype) else {
+            throw TensorError.unsupportedDType(op: op, dtype: q.dtype, backend: "cuda")
+        }
+        return (s, b, nq, ng, d, element)
     }
 
     /// The tensor-core kernels load with 16-byte accesses: check the tensors they read and write.
-    private func checkFlashAlignment(_ tensors: [Tensor], bf16: Bool, d: Int, _ op: String) throws {
-        guard FlashAttentionKernels.usesTensorCores(bf16: bf16, d: d) else { return }
+    private func checkFlashAlignment(_ tensors: [Tensor], _ element: FlashAttentionKernels.Element, d: Int, _ op: String) throws {
+        guard FlashAttentionKernels.usesTensorCores(element, d: d) else { return }
         for t in tensors where DevicePointer(t.address).alignment(limit: 16) < 16 {
             throw TensorError.invalidArgument(
-                op: op, message: "the bf16 d=\(d) tensor-core kernels need 16-byte aligned tensors; \(t) is at \(DevicePointer(t.address))")
+                op: op, message: "the \(element.rawValue) d=\(d) tensor-core kernels need 16-byte aligned tensors; \(t) is at \(DevicePointer(t.address))")
         }
     }
 
@@ -111,12 +114,12 @@ extension CUDABackend {
         scale: Float, dropout: Float, seed: UInt64
     ) throws {
         let op = "attention"
-        let (s, b, nq, ng, d, bf16) = try attentionLayout(q: q, k: k, v: v, lse: lse, scale: scale, dropout: dropout, op)
+        let (s, b, nq, ng, d, element) = try attentionLayout(q: q, k: k, v: v, lse: lse, scale: scale, dropout: dropout, op)
         try out.expect(q.shape, op)
         _ = try computeSuffix([q, k, v, out], op)
         guard s > 0, b > 0 else { return }
-        try checkFlashAlignment([q, k, v, out], bf16: bf16, d: d, op)
-        let l = FlashAttentionKernels.forward(bf16: bf16, s: s, b: b, nq: nq, ng: ng, d: d, dropout: dropout)
+        try checkFlashAlignment([q, k, v, out], element, d: d, op)
+        let l = FlashAttentionKernels.forward(element, s: s, b: b, nq: nq, ng: ng, d: d, dropout: dropout)
         var args = KernelArguments()
         args.append(q)
         args.append(k)
@@ -139,18 +142,18 @@ extension CUDABackend {
         dq: Tensor, dk: Tensor, dv: Tensor, scale: Float, dropout: Float, seed: UInt64
     ) throws {
         let op = "attentionBackward"
-        let (s, b, nq, ng, d, bf16) = try attentionLayout(q: q, k: k, v: v, lse: lse, scale: scale, dropout: dropout, op)
+        let (s, b, nq, ng, d, element) = try attentionLayout(q: q, k: k, v: v, lse: lse, scale: scale, dropout: dropout, op)
         for t in [dout, out, dq] { try t.expect(q.shape, op) }
         for t in [dk, dv] { try t.expect(k.shape, op) }
         _ = try computeSuffix([dout, q, k, v, out, dq, dk, dv], op)
         guard s > 0, b > 0 else { return }
-        try checkFlashAlignment([dout, q, k, v], bf16: bf16, d: d, op)
+        try checkFlashAlignment([dout, q, k, v], element, d: d, op)
 
-        // 1. delta = rowsum(dO ∘ O), dq_accum zeroed.
+        // 1. delta = rowsum(dO ∘ O), dq_accum zeroed (an fp32 scratch unless dq itself is fp32).
         let delta = try scratch(floats: b * nq * s, "attention delta")
-        let dqAccumBuffer: DeviceBuffer? = bf16 ? try scratch(floats: q.count, "attention dq_accum") : nil
+        let dqAccumBuffer: DeviceBuffer? = element == .f32 ? nil : try scratch(floats: q.count, "attention dq_accum")
         let dqAccum = dqAccumBuffer?.pointer ?? DevicePointer(dq.address)
-        let pre = FlashAttentionKernels.backwardPreprocess(bf16: bf16, s: s, b: b, nq: nq, d: d)
+        let pre = FlashAttentionKernels.backwardPreprocess(element, s: s, b: b, nq: nq, d: d)
         var preArgs = KernelArguments()
         preArgs.append(dout)
         preArgs.append(out)
@@ -163,7 +166,7 @@ extension CUDABackend {
         try launchFlash(pre, preArgs)
 
         // 2. dK, dV, and dQ accumulated in fp32.
-        let bwd = FlashAttentionKernels.backward(bf16: bf16, s: s, b: b, nq: nq, ng: ng, d: d, dropout: dropout)
+        let bwd = FlashAttentionKernels.backward(element, s: s, b: b, nq: nq, ng: ng, d: d, dropout: dropout)
         var args = KernelArguments()
         args.append(dout)
         args.append(q)
@@ -186,7 +189,7 @@ extension CUDABackend {
 
         // 3. dq = T(dq_accum) (fp32 wrote dq directly).
         if let dqAccumBuffer {
-            let convert = FlashAttentionKernels.convertDQ(bf16: bf16, count: q.count)
+            let convert = FlashAttentionKernels.convertDQ(element, count: q.count)
             var convertArgs = KernelArguments()
             convertArgs.append(dqAccumBuffer.pointer)
             convertArgs.append(dq)

@@ -20,8 +20,9 @@ extension CUDABackend {
         try checkDevice(x, op)
         try checkDevice(y, op)
         let function: String
-        if x.dtype == .bf16, y.dtype == .fp32 {
-            function = "axpy_bf16_f32"
+        if x.dtype == .bf16 || x.dtype == .fp16, y.dtype == .fp32 {
+            // A 16-bit x into an fp32 y (as gradients into fp32 accumulators).
+            function = "axpy_\(try suffix(x.dtype, op))_f32"
         } else {
             function = "axpy_" + (try computeSuffix([x, y], op))
         }

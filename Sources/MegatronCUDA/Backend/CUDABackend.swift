@@ -267,11 +267,12 @@ extension CUDABackend {
         guard value == 0 else { throw TensorError.invalidArgument(op: op, message: message()) }
     }
 
-    /// `_f32` / `_bf16` kernel suffix of a compute dtype.
+    /// `_f32` / `_bf16` / `_f16` kernel suffix of a compute dtype.
     func suffix(_ dtype: DType, _ op: String) throws -> String {
         switch dtype {
         case .fp32: "f32"
         case .bf16: "bf16"
+        case .fp16: "f16"
         default: throw TensorError.unsupportedDType(op: op, dtype: dtype, backend: "cuda")
         }
     }
@@ -282,8 +283,8 @@ extension CUDABackend {
         try t.expect(dtype, op)
     }
 
-    /// Checks that every tensor is on this device with the same compute dtype (fp32 or bf16) and
-    /// returns its kernel suffix.
+    /// Checks that every tensor is on this device with the same compute dtype (fp32, bf16 or fp16)
+    /// and returns its kernel suffix.
     func computeSuffix(_ tensors: [Tensor], _ op: String) throws -> String {
         let dtype = tensors[0].dtype
         for t in tensors {

@@ -1,15 +1,15 @@
 /// GeLU and SwiGLU, forward and backward, as CUDA C for NVRTC (conventions and launch vocabulary:
-/// ``KernelSources``). `T` is `float` (`_f32`) or `__nv_bfloat16` (`_bf16`); arithmetic is fp32
-/// with the precise `erff`/`expf`/`tanhf` (no fast intrinsics).
+/// ``KernelSources``). `T` is `float` (`_f32`), `__nv_bfloat16` (`_bf16`) or `mk::f16` (`_f16`);
+/// arithmetic is fp32 with the precise `erff`/`expf`/`tanhf` (no fast intrinsics).
 ///
 ///     // y = gelu(x): exact x·Φ(x) when approximate == 0, else 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
-///     extern "C" __global__ void gelu_forward_<f32|bf16>(const T* x, T* y, long long n, int approximate)
+///     extern "C" __global__ void gelu_forward_<f32|bf16|f16>(const T* x, T* y, long long n, int approximate)
 ///     // dx = dy · gelu'(x)   (overwrites dx)
-///     extern "C" __global__ void gelu_backward_<f32|bf16>(const T* dy, const T* x, T* dx, long long n, int approximate)
+///     extern "C" __global__ void gelu_backward_<f32|bf16|f16>(const T* dy, const T* x, T* dx, long long n, int approximate)
 ///     // x [n, 2f] (gate = columns 0..<f, up = f..<2f) → y [n, f]: y = silu(gate) · up
-///     extern "C" __global__ void swiglu_forward_<f32|bf16>(const T* x, T* y, long long n, int f)
+///     extern "C" __global__ void swiglu_forward_<f32|bf16|f16>(const T* x, T* y, long long n, int f)
 ///     // dx [n, 2f] (overwritten): dgate = dy·up·σ·(1 + gate·(1 − σ)), dup = dy·gate·σ
-///     extern "C" __global__ void swiglu_backward_<f32|bf16>(const T* dy, const T* x, T* dx, long long n, int f)
+///     extern "C" __global__ void swiglu_backward_<f32|bf16|f16>(const T* dy, const T* x, T* dx, long long n, int f)
 ///
 /// | function | grid | block | dynamic shared |
 /// | --- | --- | --- | --- |
@@ -169,6 +169,17 @@ enum ActivationKernels {
     }
     extern "C" __global__ void swiglu_backward_bf16(const __nv_bfloat16* dy, const __nv_bfloat16* x, __nv_bfloat16* dx,
                                                     long long n, int f) {
+        mk::swiglu_backward(dy, x, dx, n, f);
+    }
+
+    extern "C" __global__ void gelu_forward_f16(const mk::f16* x, mk::f16* y, long long n, int approximate) {
+        if (approximate) mk::gelu_forward_impl<true>(x, y, n); else mk::gelu_forward_impl<false>(x, y, n);
+    }
+    extern "C" __global__ void gelu_backward_f16(const mk::f16* dy, const mk::f16* x, mk::f16* dx, long long n, int approximate) {
+        if (approximate) mk::gelu_backward_impl<true>(dy, x, dx, n); else mk::gelu_backward_impl<false>(dy, x, dx, n);
+    }
+    extern "C" __global__ void swiglu_forward_f16(const mk::f16* x, mk::f16* y, long long n, int f) { mk::swiglu_forward(x, y, n, f); }
+    extern "C" __global__ void swiglu_backward_f16(const mk::f16* dy, const mk::f16* x, mk::f16* dx, long long n, int f) {
         mk::swiglu_backward(dy, x, dx, n, f);
     }
 

@@ -1,19 +1,19 @@
 /// Attention layout kernels, as CUDA C for NVRTC (conventions and launch vocabulary:
 /// ``KernelSources``): splitting Megatron's fused QKV projection into q, k, v heads and merging the
-/// gradients back, and rotary position embedding in place. `T` is `float` (`_f32`) or
-/// `__nv_bfloat16` (`_bf16`).
+/// gradients back, and rotary position embedding in place. `T` is `float` (`_f32`),
+/// `__nv_bfloat16` (`_bf16`) or `mk::f16` (`_f16`).
 ///
 /// Fused layout (as the CPU `moveQKV`): a token's row of width `(nq + 2·ng)·d` holds, for each
 /// query group g = 0..<ng, its `nq/ng` query heads, then one key head, then one value head;
 /// `q [tokens, nq, d]`, `k, v [tokens, ng, d]` with `tokens = s·b`. `ng` must divide `nq`.
 ///
-///     extern "C" __global__ void split_qkv_<f32|bf16>(const T* qkv, T* q, T* k, T* v,
-///                                                     long long tokens, int nq, int ng, int d)
-///     extern "C" __global__ void merge_qkv_<f32|bf16>(const T* q, const T* k, const T* v, T* qkv,
-///                                                     long long tokens, int nq, int ng, int d)
+///     extern "C" __global__ void split_qkv_<f32|bf16|f16>(const T* qkv, T* q, T* k, T* v,
+///                                                         long long tokens, int nq, int ng, int d)
+///     extern "C" __global__ void merge_qkv_<f32|bf16|f16>(const T* q, const T* k, const T* v, T* qkv,
+///                                                         long long tokens, int nq, int ng, int d)
 ///     // x [s, b, heads, d] in place, rows_per_position = b·heads, d even; inverse != 0 rotates back
-///     extern "C" __global__ void rope_<f32|bf16>(T* x, long long s, long long rows_per_position, int d,
-///                                                float base, int inverse)
+///     extern "C" __global__ void rope_<f32|bf16|f16>(T* x, long long s, long long rows_per_position, int d,
+///                                                    float base, int inverse)
 ///
 /// | function | grid | block | dynamic shared |
 /// | --- | --- | --- | --- |
@@ -137,11 +137,22 @@ enum AttentionLayoutKernels {
         mk::move_qkv<false>(qkv, const_cast<__nv_bfloat16*>(q), const_cast<__nv_bfloat16*>(k),
                             const_cast<__nv_bfloat16*>(v), tokens, nq, ng, d);
     }
+    extern "C" __global__ void split_qkv_f16(const mk::f16* qkv, mk::f16* q, mk::f16* k, mk::f16* v,
+                                             long long tokens, int nq, int ng, int d) {
+        mk::move_qkv<true>(const_cast<mk::f16*>(qkv), q, k, v, tokens, nq, ng, d);
+    }
+    extern "C" __global__ void merge_qkv_f16(const mk::f16* q, const mk::f16* k, const mk::f16* v, mk::f16* qkv,
+                                             long long tokens, int nq, int ng, int d) {
+        mk::move_qkv<false>(qkv, const_cast<mk::f16*>(q), const_cast<mk::f16*>(k), const_cast<mk::f16*>(v), tokens, nq, ng, d);
+    }
 
     extern "C" __global__ void rope_f32(float* x, long long s, long long rows_per_position, int d, float base, int inverse) {
         mk::rope(x, s, rows_per_position, d, base, inverse != 0);
     }
     extern "C" __global__ void rope_bf16(__nv_bfloat16* x, long long s, long long rows_per_position, int d, float base, int inverse) {
+        mk::rope(x, s, rows_per_position, d, base, inverse != 0);
+    }
+    extern "C" __global__ void rope_f16(mk::f16* x, long long s, long long rows_per_position, int d, float base, int inverse) {
         mk::rope(x, s, rows_per_position, d, base, inverse != 0);
     }
 

@@ -1,24 +1,24 @@
 /// Elementwise kernels: fill, dtype conversion, add, axpy, scale, sum of squares and Philox
 /// dropout, as CUDA C for NVRTC (conventions and launch vocabulary: ``KernelSources``).
-/// `T` is `float` (`_f32`) or `__nv_bfloat16` (`_bf16`); fp16 is `unsigned short*` (binary16
-/// bits). All take a *flat* launch — block 256 (any multiple of 32 up to 1024, 1-D), grid
+/// `T` is `float` (`_f32`), `__nv_bfloat16` (`_bf16`) or `mk::f16` (`_f16`, binary16 bits). All
+/// take a *flat* launch — block 256 (any multiple of 32 up to 1024, 1-D), grid
 /// `clamp(⌈n / 2048⌉, 1, 16·SMs)` (any grid is correct: grid-stride loops), no dynamic shared
 /// memory — except where the table says otherwise. When every pointer is 16-byte aligned they
 /// move 8 elements per thread step with 128-bit loads/stores; otherwise they run scalar.
 ///
 ///     extern "C" __global__ void fill_f32(float* out, long long n, float value)
 ///     extern "C" __global__ void fill_bf16(__nv_bfloat16* out, long long n, float value)
-///     extern "C" __global__ void fill_f16(unsigned short* out, long long n, float value)
+///     extern "C" __global__ void fill_f16(mk::f16* out, long long n, float value)
 ///     extern "C" __global__ void fill_i32(int* out, long long n, float value)
 ///     extern "C" __global__ void convert_<S>_to_<D>(const S* in, D* out, long long n)
-///     extern "C" __global__ void add_<f32|bf16>(const T* a, const T* b, T* out, long long n)
-///     extern "C" __global__ void axpy_<f32|bf16>(const T* x, T* y, long long n, float alpha)
-///     extern "C" __global__ void axpy_bf16_f32(const __nv_bfloat16* x, float* y, long long n, float alpha)
-///     extern "C" __global__ void scale_<f32|bf16>(T* x, long long n, float alpha)
-///     extern "C" __global__ void sum_of_squares_partial_<f32|bf16>(const T* x, long long n, double* partials)
+///     extern "C" __global__ void add_<f32|bf16|f16>(const T* a, const T* b, T* out, long long n)
+///     extern "C" __global__ void axpy_<f32|bf16|f16>(const T* x, T* y, long long n, float alpha)
+///     extern "C" __global__ void axpy_<bf16|f16>_f32(const T* x, float* y, long long n, float alpha)
+///     extern "C" __global__ void scale_<f32|bf16|f16>(T* x, long long n, float alpha)
+///     extern "C" __global__ void sum_of_squares_partial_<f32|bf16|f16>(const T* x, long long n, double* partials)
 ///     extern "C" __global__ void sum_of_squares_finalize(const double* partials, int count, double* out)
-///     extern "C" __global__ void dropout_<f32|bf16>(const T* x, T* y, long long n, float p,
-///                                                   unsigned long long seed, unsigned long long offset)
+///     extern "C" __global__ void dropout_<f32|bf16|f16>(const T* x, T* y, long long n, float p,
+///                                                       unsigned long long seed, unsigned long long offset)
 ///
 /// | function | semantics | launch |
 /// | --- | --- | --- |
@@ -26,7 +26,7 @@
 /// | `convert_<S>_to_<D>`, S ≠ D ∈ {`f32`, `bf16`, `f16`} (6 functions) | `out[i] = D(float(in[i]))`, round to nearest even, fp16 overflow → ±inf | flat |
 /// | `add_*` | `out = a + b`; `out` may alias `a` or `b` | flat |
 /// | `axpy_*` | `y += alpha · x` (fp32 arithmetic, one rounding to `T` per element) | flat |
-/// | `axpy_bf16_f32` | `y (fp32) += alpha · float(x (bf16))` | flat |
+/// | `axpy_bf16_f32`, `axpy_f16_f32` | `y (fp32) += alpha · float(x (bf16/fp16))` | flat |
 /// | `scale_*` | `x *= alpha` | flat |
 /// | `sum_of_squares_partial_*` | `partials[blockIdx.x] = Σ double(x_i)²` over the block's grid-stride share | flat, grid G ≤ length of `partials` (recommended `min(⌈n/2048⌉, 4·SMs)`, ≥ 1) |
 /// | `sum_of_squares_finalize` | `out[0] = Σ partials[0..<count]` (overwrites) | grid 1, block 256 |
@@ -38,7 +38,7 @@
 /// `(offset + i) >> 2` (as low/high 32-bit words, subsequence 0), key `(seed lo, seed hi)`,
 /// lane `(offset + i) & 3`, uniform `float(word >> 8)·2⁻²⁴`; `1/(1−p)` is computed in fp32 as the
 /// CPU does. One thread generates one Philox block and handles its (up to) four elements, with a
-/// 16-byte (fp32) / 8-byte (bf16) access when `offset` is a multiple of 4 and `x`, `y` are aligned
+/// 16-byte (fp32) / 8-byte (bf16, fp16) access when `offset` is a multiple of 4 and `x`, `y` are aligned
 /// to that. `y` may alias `x` (the backward applies the same call to `dy`). Requires 0 ≤ p < 1
 /// (the host checks).
 enum ElementwiseKernels {
@@ -160,23 +160,24 @@ enum ElementwiseKernels {
 
     // ---- dropout --------------------------------------------------------------------------------
 
-    // Four consecutive elements; p aligned to 4 elements (16 bytes fp32, 8 bytes bf16).
+    // Four consecutive elements; p aligned to 4 elements (16 bytes fp32, 8 bytes bf16/fp16). The
+    // templates take the 16-bit types (as load8/store8).
     __device__ __forceinline__ void load4(const float* p, float (&v)[4]) {
         const float4 a = *reinterpret_cast<const float4*>(p);
         v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w;
     }
-    __device__ __forceinline__ void load4(const bf16* p, float (&v)[4]) {
+    template <typename T> __device__ __forceinline__ void load4(const T* p, float (&v)[4]) {
         const uint2 u = *reinterpret_cast<const uint2*>(p);
-        v[0] = Bits16<bf16>::lo(u.x); v[1] = Bits16<bf16>::hi(u.x);
-        v[2] = Bits16<bf16>::lo(u.y); v[3] = Bits16<bf16>::hi(u.y);
+        v[0] = Bits16<T>::lo(u.x); v[1] = Bits16<T>::hi(u.x);
+        v[2] = Bits16<T>::lo(u.y); v[3] = Bits16<T>::hi(u.y);
     }
     __device__ __forceinline__ void store4(float* p, const float (&v)[4]) {
         *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
     }
-    __device__ __forceinline__ void store4(bf16* p, const float (&v)[4]) {
+    template <typename T> __device__ __forceinline__ void store4(T* p, const float (&v)[4]) {
         uint2 u;
-        u.x = Bits16<bf16>::bits(v[0]) | (Bits16<bf16>::bits(v[1]) << 16);
-        u.y = Bits16<bf16>::bits(v[2]) | (Bits16<bf16>::bits(v[3]) << 16);
+        u.x = Bits16<T>::bits(v[0]) | (Bits16<T>::bits(v[1]) << 16);
+        u.y = Bits16<T>::bits(v[2]) | (Bits16<T>::bits(v[3]) << 16);
         *reinterpret_cast<uint2*>(p) = u;
     }
 
@@ -220,46 +221,43 @@ enum ElementwiseKernels {
 
     extern "C" __global__ void fill_f32(float* out, long long n, float value) { mk::fill_impl(out, n, value); }
     extern "C" __global__ void fill_bf16(__nv_bfloat16* out, long long n, float value) { mk::fill_impl(out, n, value); }
-    extern "C" __global__ void fill_f16(unsigned short* out, long long n, float value) {
-        mk::fill_impl(reinterpret_cast<mk::f16*>(out), n, value);
-    }
+    extern "C" __global__ void fill_f16(mk::f16* out, long long n, float value) { mk::fill_impl(out, n, value); }
     extern "C" __global__ void fill_i32(int* out, long long n, float value) { mk::fill_i32_impl(out, n, (int)value); }
 
     extern "C" __global__ void convert_f32_to_bf16(const float* in, __nv_bfloat16* out, long long n) { mk::convert_impl(in, out, n); }
     extern "C" __global__ void convert_bf16_to_f32(const __nv_bfloat16* in, float* out, long long n) { mk::convert_impl(in, out, n); }
-    extern "C" __global__ void convert_f32_to_f16(const float* in, unsigned short* out, long long n) {
-        mk::convert_impl(in, reinterpret_cast<mk::f16*>(out), n);
-    }
-    extern "C" __global__ void convert_f16_to_f32(const unsigned short* in, float* out, long long n) {
-        mk::convert_impl(reinterpret_cast<const mk::f16*>(in), out, n);
-    }
-    extern "C" __global__ void convert_bf16_to_f16(const __nv_bfloat16* in, unsigned short* out, long long n) {
-        mk::convert_impl(in, reinterpret_cast<mk::f16*>(out), n);
-    }
-    extern "C" __global__ void convert_f16_to_bf16(const unsigned short* in, __nv_bfloat16* out, long long n) {
-        mk::convert_impl(reinterpret_cast<const mk::f16*>(in), out, n);
-    }
+    extern "C" __global__ void convert_f32_to_f16(const float* in, mk::f16* out, long long n) { mk::convert_impl(in, out, n); }
+    extern "C" __global__ void convert_f16_to_f32(const mk::f16* in, float* out, long long n) { mk::convert_impl(in, out, n); }
+    extern "C" __global__ void convert_bf16_to_f16(const __nv_bfloat16* in, mk::f16* out, long long n) { mk::convert_impl(in, out, n); }
+    extern "C" __global__ void convert_f16_to_bf16(const mk::f16* in, __nv_bfloat16* out, long long n) { mk::convert_impl(in, out, n); }
 
     extern "C" __global__ void add_f32(const float* a, const float* b, float* out, long long n) { mk::add_impl(a, b, out, n); }
     extern "C" __global__ void add_bf16(const __nv_bfloat16* a, const __nv_bfloat16* b, __nv_bfloat16* out, long long n) {
         mk::add_impl(a, b, out, n);
     }
+    extern "C" __global__ void add_f16(const mk::f16* a, const mk::f16* b, mk::f16* out, long long n) { mk::add_impl(a, b, out, n); }
 
     extern "C" __global__ void axpy_f32(const float* x, float* y, long long n, float alpha) { mk::axpy_impl(x, y, n, alpha); }
     extern "C" __global__ void axpy_bf16(const __nv_bfloat16* x, __nv_bfloat16* y, long long n, float alpha) {
         mk::axpy_impl(x, y, n, alpha);
     }
+    extern "C" __global__ void axpy_f16(const mk::f16* x, mk::f16* y, long long n, float alpha) { mk::axpy_impl(x, y, n, alpha); }
     extern "C" __global__ void axpy_bf16_f32(const __nv_bfloat16* x, float* y, long long n, float alpha) {
         mk::axpy_impl(x, y, n, alpha);
     }
+    extern "C" __global__ void axpy_f16_f32(const mk::f16* x, float* y, long long n, float alpha) { mk::axpy_impl(x, y, n, alpha); }
 
     extern "C" __global__ void scale_f32(float* x, long long n, float alpha) { mk::scale_impl(x, n, alpha); }
     extern "C" __global__ void scale_bf16(__nv_bfloat16* x, long long n, float alpha) { mk::scale_impl(x, n, alpha); }
+    extern "C" __global__ void scale_f16(mk::f16* x, long long n, float alpha) { mk::scale_impl(x, n, alpha); }
 
     extern "C" __global__ void __launch_bounds__(1024) sum_of_squares_partial_f32(const float* x, long long n, double* partials) {
         mk::sum_of_squares_partial_impl(x, n, partials);
     }
     extern "C" __global__ void __launch_bounds__(1024) sum_of_squares_partial_bf16(const __nv_bfloat16* x, long long n, double* partials) {
+        mk::sum_of_squares_partial_impl(x, n, partials);
+    }
+    extern "C" __global__ void __launch_bounds__(1024) sum_of_squares_partial_f16(const mk::f16* x, long long n, double* partials) {
         mk::sum_of_squares_partial_impl(x, n, partials);
     }
     extern "C" __global__ void __launch_bounds__(1024) sum_of_squares_finalize(const double* partials, int count, double* out) {
@@ -272,6 +270,10 @@ enum ElementwiseKernels {
     }
     extern "C" __global__ void dropout_bf16(const __nv_bfloat16* x, __nv_bfloat16* y, long long n, float p,
                                             unsigned long long seed, unsigned long long offset) {
+        mk::dropout_impl(x, y, n, p, seed, offset);
+    }
+    extern "C" __global__ void dropout_f16(const mk::f16* x, mk::f16* y, long long n, float p,
+                                           unsigned long long seed, unsigned long long offset) {
         mk::dropout_impl(x, y, n, p, seed, offset);
     }
 

@@ -1,19 +1,20 @@
 /// Token-embedding lookup and its gradient, as CUDA C for NVRTC (conventions and launch
-/// vocabulary: ``KernelSources``). `T` is `float` (`_f32`) or `__nv_bfloat16` (`_bf16`): `ids`
+/// vocabulary: ``KernelSources``). `T` is `float` (`_f32`), `__nv_bfloat16` (`_bf16`) or `mk::f16`
+/// (`_f16`): `ids`
 /// int32 `[n]`, `table` `T [vocab, h]`, `out`/`dout` `T [n, h]`, `dtable` fp32 `[vocab, h]`.
 /// An id outside `0..<vocab` sets `*error = 1` (int in device memory; the host zeroes it before
 /// and checks it after) and is never dereferenced; its output row is written as zeros.
 ///
 ///     // out[i, :] = table[ids[i], :]
-///     extern "C" __global__ void embedding_forward_<f32|bf16>(const int* ids, const T* table, T* out,
-///                                                             long long n, int h, int vocab, int* error)
+///     extern "C" __global__ void embedding_forward_<f32|bf16|f16>(const int* ids, const T* table, T* out,
+///                                                                 long long n, int h, int vocab, int* error)
 ///     // dtable[ids[i], :] += dout[i, :], deterministic (tokens added in order, as the CPU)
-///     extern "C" __global__ void embedding_backward_<f32|bf16>(const int* ids, const T* dout, float* dtable,
-///                                                              long long n, int h, int vocab,
-///                                                              int rows_per_block, int* error)
+///     extern "C" __global__ void embedding_backward_<f32|bf16|f16>(const int* ids, const T* dout, float* dtable,
+///                                                                  long long n, int h, int vocab,
+///                                                                  int rows_per_block, int* error)
 ///     // the same with fp32 atomicAdd (faster on skewed ids, NOT bit-reproducible)
-///     extern "C" __global__ void embedding_backward_atomic_<f32|bf16>(const int* ids, const T* dout, float* dtable,
-///                                                                     long long n, int h, int vocab, int* error)
+///     extern "C" __global__ void embedding_backward_atomic_<f32|bf16|f16>(const int* ids, const T* dout, float* dtable,
+///                                                                         long long n, int h, int vocab, int* error)
 ///
 /// | function | grid | block | dynamic shared |
 /// | --- | --- | --- | --- |
@@ -190,6 +191,10 @@ enum EmbeddingKernels {
                                                       long long n, int h, int vocab, int* error) {
         mk::embedding_forward(ids, table, out, n, h, vocab, error);
     }
+    extern "C" __global__ void embedding_forward_f16(const int* ids, const mk::f16* table, mk::f16* out,
+                                                     long long n, int h, int vocab, int* error) {
+        mk::embedding_forward(ids, table, out, n, h, vocab, error);
+    }
 
     extern "C" __global__ void __launch_bounds__(256) embedding_backward_f32(
         const int* ids, const float* dout, float* dtable, long long n, int h, int vocab, int rows_per_block, int* error) {
@@ -199,6 +204,10 @@ enum EmbeddingKernels {
         const int* ids, const __nv_bfloat16* dout, float* dtable, long long n, int h, int vocab, int rows_per_block, int* error) {
         mk::embedding_backward(ids, dout, dtable, n, h, vocab, rows_per_block, error);
     }
+    extern "C" __global__ void __launch_bounds__(256) embedding_backward_f16(
+        const int* ids, const mk::f16* dout, float* dtable, long long n, int h, int vocab, int rows_per_block, int* error) {
+        mk::embedding_backward(ids, dout, dtable, n, h, vocab, rows_per_block, error);
+    }
 
     extern "C" __global__ void embedding_backward_atomic_f32(const int* ids, const float* dout, float* dtable,
                                                              long long n, int h, int vocab, int* error) {
@@ -206,6 +215,10 @@ enum EmbeddingKernels {
     }
     extern "C" __global__ void embedding_backward_atomic_bf16(const int* ids, const __nv_bfloat16* dout, float* dtable,
                                                               long long n, int h, int vocab, int* error) {
+        mk::embedding_backward_atomic(ids, dout, dtable, n, h, vocab, error);
+    }
+    extern "C" __global__ void embedding_backward_atomic_f16(const int* ids, const mk::f16* dout, float* dtable,
+                                                             long long n, int h, int vocab, int* error) {
         mk::embedding_backward_atomic(ids, dout, dtable, n, h, vocab, error);
     }
 

@@ -1,39 +1,42 @@
+import MegatronTensor
+
 /// Flash-attention forward and backward (FlashAttention-2, Dao 2023) as CUDA C for NVRTC:
 /// causal, grouped-query, optional Philox attention dropout bit-identical to the CPU reference
 /// (`AttentionDropoutMask`: the counter of score (i, j) of batch bb, query head h is
 /// `((bb·nq + h)·s + i)·s + j`; keep when uniform ≥ p, scale 1/(1−p)). No s×s matrix is ever
-/// stored. `T` is `float` (`f32`) or `__nv_bfloat16` (`bf16`); all tensors are dense row-major:
+/// stored. `T` is `float` (`f32`), `__nv_bfloat16` (`bf16`) or `mk::f16` (`f16`, IEEE binary16
+/// bits, see ``KernelSources``; `fa_f16` in the source); all tensors are dense row-major:
 /// `q, out, dout, dq [s, b, nq, d]`, `k, v, dk, dv [s, b, ng, d]` (ng divides nq; query head h
 /// reads key/value head h / (nq/ng)), `lse, delta [b, nq, s]` fp32. Requires scale > 0 and
 /// 0 ≤ dropout < 1. Grid x is the (batch, head) index, so b·nq (b·ng) may be up to 2³¹−1;
 /// grid y is at most 65535 (s ≤ 2 million for 32-row tiles).
-/// ``forward(bf16:s:b:nq:ng:d:dropout:)``, ``backwardPreprocess(bf16:s:b:nq:d:)``,
-/// ``backward(bf16:s:b:nq:ng:d:dropout:)`` and ``convertDQ(bf16:count:)`` below compute every
-/// launch (name, grid, block, shared bytes); the tables spell them out.
+/// ``forward(_:s:b:nq:ng:d:dropout:)``, ``backwardPreprocess(_:s:b:nq:d:)``,
+/// ``backward(_:s:b:nq:ng:d:dropout:)`` and ``convertDQ(_:count:)`` below compute every
+/// launch (name, grid, block, shared bytes) for an ``Element``; the tables spell them out.
 ///
-/// Compile the whole source once per device with NVRTC (`--gpu-architecture=sm_XY`, any of
-/// C++11…17, an `-I` to the CUDA toolkit's include folder for `cuda_bf16.h`; no
-/// `--use_fast_math`: the fp32 path is checked to 1e-5). The tensor-core kernels need sm_80+
+/// Compile the whole source (it starts with ``KernelSources/prelude``) once per device with
+/// NVRTC (`--gpu-architecture=sm_XY`, C++17, an `-I` to the CUDA toolkit's include folder for
+/// `cuda_bf16.h`; no `--use_fast_math`: the fp32 path is checked to 1e-5). The tensor-core kernels need sm_80+
 /// (on older GPUs they trap); everything else compiles for sm_75 too. Kernels whose dynamic
 /// shared memory exceeds 48 KiB need `cuFuncSetAttribute(f,
 /// CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes)` once before their first launch
 /// (sm_80/sm_90 allow 163/227 KiB a block; sm_86/sm_89 only 99 KiB, too little for
-/// `flash_attn_bwd_bf16_d128` and the `generic` backward).
+/// `flash_attn_bwd_<bf16|f16>_d128` and the `generic` backward).
 ///
 /// ## Forward — `out`, `lse` (both fully overwritten for all s rows)
 ///
-///     extern "C" __global__ void flash_attn_fwd_<f32|bf16>_<d64|d128|generic>[_dropout](
+///     extern "C" __global__ void flash_attn_fwd_<f32|bf16|f16>_<d64|d128|generic>[_dropout](
 ///         const T* q, const T* k, const T* v, T* out, float* lse,
 ///         int s, int b, int nq, int ng, int d, float scale, float dropout,
 ///         unsigned long long seed)
 ///
 /// | function | path | grid | block | dynamic shared bytes |
 /// | --- | --- | --- | --- | --- |
-/// | `flash_attn_fwd_bf16_d64[_dropout]` | tensor cores, Br 128, Bc 64 | (b·nq, ⌈s/128⌉) | 128 | 55 296 |
-/// | `flash_attn_fwd_bf16_d128[_dropout]` | tensor cores, Br 128, Bc 32 | (b·nq, ⌈s/128⌉) | 128 | 69 632 |
+/// | `flash_attn_fwd_<bf16\|f16>_d64[_dropout]` | tensor cores, Br 128, Bc 64 | (b·nq, ⌈s/128⌉) | 128 | 55 296 |
+/// | `flash_attn_fwd_<bf16\|f16>_d128[_dropout]` | tensor cores, Br 128, Bc 32 | (b·nq, ⌈s/128⌉) | 128 | 69 632 |
 /// | `flash_attn_fwd_f32_d64` | fp32 FMA, Br = Bc = 32 | (b·nq, ⌈s/32⌉) | 128 | 29 056 |
 /// | `flash_attn_fwd_f32_d128` | fp32 FMA | (b·nq, ⌈s/32⌉) | 128 | 53 632 |
-/// | `flash_attn_fwd_<f32\|bf16>_generic` | fp32 FMA, any d ≤ 256 | (b·nq, ⌈s/32⌉) | 128 | 102 784 |
+/// | `flash_attn_fwd_<f32\|bf16\|f16>_generic` | fp32 FMA, any d ≤ 256 (16-bit types: d ∉ {64, 128}) | (b·nq, ⌈s/32⌉) | 128 | 102 784 |
 ///
 /// `d` is read only by the `generic` kernels (the others are compiled for their d). The
 /// tensor-core kernels come in two builds (the `_dropout` suffix exists only for them): without
@@ -41,10 +44,11 @@
 /// faster; all but the d64 forward `__trap()` on dropout ≠ 0); the `_dropout` ones take any
 /// 0 ≤ dropout < 1. The fp32-FMA kernels branch on dropout at run time.
 /// Tensor-core kernels: Br = 16·MT·warps rows per block, S = QKᵀ and O += PV with
-/// `mma.sync.m16n8k16.bf16` from `ldmatrix` fragments, K/V tiles double-buffered with 16-byte
-/// `cp.async` (zero-filled past s), online softmax in fp32 (log2 domain, `ex2.approx`), P rounded
-/// to bf16 for PV, O staged through shared memory for 16-byte stores. They need q, k, v, out
-/// 16-byte aligned. Blocks run heaviest (last) query tile first.
+/// `mma.sync.m16n8k16.row.col.f32.{bf16,f16}` (one template over T: only the mma and the
+/// `cvt.rn.{bf16x2,f16x2}.f32` packing differ) from `ldmatrix` fragments, K/V tiles
+/// double-buffered with 16-byte `cp.async` (zero-filled past s), online softmax in fp32 (log2
+/// domain, `ex2.approx`), P rounded to T for PV, O staged through shared memory for 16-byte
+/// stores. They need q, k, v, out 16-byte aligned. Blocks run heaviest (last) query tile first.
 ///
 /// ## Backward — `dq`, `dk`, `dv` (all fully overwritten)
 ///
@@ -52,27 +56,27 @@
 /// needed): `delta [b, nq, s]` (4·b·nq·s bytes) and `dq_accum [s, b, nq, d]` (4·s·b·nq·d bytes).
 ///
 ///     // 1. delta_i = rowsum(dO_i ∘ O_i) in fp32; zeroes dq_accum.
-///     extern "C" __global__ void flash_attn_bwd_preprocess_<f32|bf16>(
+///     extern "C" __global__ void flash_attn_bwd_preprocess_<f32|bf16|f16>(
 ///         const T* dout, const T* out, float* delta, float* dq_accum, int s, int b, int nq, int d)
 ///     // 2. dK, dV (written), dQ (fp32 atomics into dq_accum).
-///     extern "C" __global__ void flash_attn_bwd_<f32|bf16>_<d64|d128|generic>[_dropout](
+///     extern "C" __global__ void flash_attn_bwd_<f32|bf16|f16>_<d64|d128|generic>[_dropout](
 ///         const T* dout, const T* q, const T* k, const T* v, const float* lse,
 ///         const float* delta, float* dq_accum, T* dk, T* dv,
 ///         int s, int b, int nq, int ng, int d, float scale, float dropout,
 ///         unsigned long long seed)
 ///     // 3. dq = T(dq_accum), n = s·b·nq·d.
-///     extern "C" __global__ void flash_attn_bwd_convert_dq_<f32|bf16>(
+///     extern "C" __global__ void flash_attn_bwd_convert_dq_<f32|bf16|f16>(
 ///         const float* dq_accum, T* dq, long long n)
 ///
 /// | function | grid | block | dynamic shared bytes |
 /// | --- | --- | --- | --- |
-/// | `flash_attn_bwd_preprocess_<f32\|bf16>` | ⌈s·b·nq / 8⌉ | 256 | 0 |
-/// | `flash_attn_bwd_bf16_d64[_dropout]` (tensor cores, Bc 128, Br 64) | (b·ng, ⌈s/128⌉) | 256 | 93 184 |
-/// | `flash_attn_bwd_bf16_d128[_dropout]` (tensor cores, Bc 128, Br 64) | (b·ng, ⌈s/128⌉) | 256 | 158 720 |
+/// | `flash_attn_bwd_preprocess_<f32\|bf16\|f16>` | ⌈s·b·nq / 8⌉ | 256 | 0 |
+/// | `flash_attn_bwd_<bf16\|f16>_d64[_dropout]` (tensor cores, Bc 128, Br 64) | (b·ng, ⌈s/128⌉) | 256 | 93 184 |
+/// | `flash_attn_bwd_<bf16\|f16>_d128[_dropout]` (tensor cores, Bc 128, Br 64) | (b·ng, ⌈s/128⌉) | 256 | 158 720 |
 /// | `flash_attn_bwd_f32_d64` (fp32 FMA, Bc = Br = 32) | (b·ng, ⌈s/32⌉) | 128 | 41 984 |
 /// | `flash_attn_bwd_f32_d128` | (b·ng, ⌈s/32⌉) | 128 | 74 752 |
-/// | `flash_attn_bwd_<f32\|bf16>_generic` (any d ≤ 256) | (b·ng, ⌈s/32⌉) | 128 | 140 288 |
-/// | `flash_attn_bwd_convert_dq_<f32\|bf16>` | min(⌈n/256⌉, 1 048 576) (grid-stride) | 256 | 0 |
+/// | `flash_attn_bwd_<f32\|bf16\|f16>_generic` (any d ≤ 256; 16-bit types: d ∉ {64, 128}) | (b·ng, ⌈s/32⌉) | 128 | 140 288 |
+/// | `flash_attn_bwd_convert_dq_<f32\|bf16\|f16>` | min(⌈n/256⌉, 1 048 576) (grid-stride) | 256 | 0 |
 ///
 /// Each backward block owns one key/value tile of one (batch, query group) and loops over all
 /// nq/ng query heads of the group and every query tile at or below the diagonal, recomputing
@@ -81,9 +85,11 @@
 /// with fp32 `atomicAdd` (float2 on sm_90) into `dq_accum`, so its last bits depend on the order
 /// in which blocks finish (not bit-reproducible run to run). With T = float, `dq` itself may be
 /// passed as `dq_accum` (preprocess zeroes it) and the convert launch skipped. Tensor-core
-/// kernels compute Sᵀ = KQᵀ and dPᵀ = V·dOᵀ per warp (16 key rows), dS rounded to bf16 for
+/// kernels compute Sᵀ = KQᵀ and dPᵀ = V·dOᵀ per warp (16 key rows), dS rounded to T for
 /// dK, dQ and P for dV (as FlashAttention-2); they need dout, q, k, v 16-byte aligned,
-/// dq_accum 8-byte aligned.
+/// dq_accum 8-byte aligned. With fp16, dS carries the loss scale of `--fp16` training: a dS
+/// beyond 65 504 becomes inf in dK/dQ, which the dynamic loss scaler sees and backs off from
+/// (FlashAttention-2's fp16 path behaves the same).
 ///
 /// Validated on an H100 and an H200 (CuPy + NVRTC) against a float64 PyTorch reference with the
 /// Philox mask regenerated in NumPy (checked against MegatronTensor.Philox), inputs and outputs
@@ -92,6 +98,8 @@
 /// (33,1,3,1,32), (1,2,2,1,128), (64,1,2,2,64), (129,1,1,1,128)} × dropout {0, 0.1, 0.5}
 /// (s % 4 == 0 and ≠ 0 take different dropout code paths). Worst ‖Δ‖/‖ref‖: f32 kernels
 /// ≤ 7.7e-7 (out, lse, dq, dk, dv); bf16 ≤ 2.5e-3 (out, dv), ≤ 4.3e-3 (dq, dk), 3e-7 (lse).
+/// The f16 kernels (the same templates) were not part of that study; `megatron gpu-check`
+/// compares them with the CPU reference (`BackendCheck`, tolerance 1e-2).
 /// At s = 1, dq and dk are exactly 0 in exact arithmetic, so any reference (the CPU one too)
 /// holds only rounding noise there: compare them absolutely. Speed on one H100 (causal, bf16,
 /// ms, forward / backward incl. preprocess and convert): s 4096, b 2, 16 heads, d 128: 0.50 /
@@ -108,23 +116,39 @@ enum FlashAttentionKernels {
         let sharedBytes: Int
     }
 
-    /// Whether the tensor-core kernels serve this head dimension (bf16 only).
-    static func usesTensorCores(bf16: Bool, d: Int) -> Bool { bf16 && (d == 64 || d == 128) }
+    /// The element type of q, k, v, out and their gradients, as the kernel names spell it.
+    enum Element: String, Sendable, CaseIterable {
+        case f32, bf16, f16
+
+        /// nil for a type no attention kernel takes.
+        init?(_ dtype: DType) {
+            switch dtype {
+            case .fp32: self = .f32
+            case .bf16: self = .bf16
+            case .fp16: self = .f16
+            default: return nil
+            }
+        }
+    }
+
+    /// Whether the tensor-core kernels serve this element type and head dimension (the 16-bit
+    /// types with d 64 or 128).
+    static func usesTensorCores(_ element: Element, d: Int) -> Bool { element != .f32 && (d == 64 || d == 128) }
 
     /// Largest head dimension any kernel here handles (the `generic` ones).
     static let maxHeadDim = 256
 
-    private static func suffix(_ bf16: Bool, _ d: Int, _ dropout: Float) -> String {
-        if usesTensorCores(bf16: bf16, d: d) { return "bf16_d\(d)" + (dropout > 0 ? "_dropout" : "") }
-        return (bf16 ? "bf16_" : "f32_") + (d == 64 || d == 128 ? "d\(d)" : "generic")
+    private static func suffix(_ element: Element, _ d: Int, _ dropout: Float) -> String {
+        if usesTensorCores(element, d: d) { return "\(element.rawValue)_d\(d)" + (dropout > 0 ? "_dropout" : "") }
+        return "\(element.rawValue)_" + (element == .f32 && (d == 64 || d == 128) ? "d\(d)" : "generic")
     }
 
     private static func simpleMaxD(_ d: Int) -> Int { d == 64 || d == 128 ? d : maxHeadDim }
 
     /// `flash_attn_fwd_*` for `q [s, b, nq, d]`, `k, v [s, b, ng, d]`.
-    static func forward(bf16: Bool, s: Int, b: Int, nq: Int, ng: Int, d: Int, dropout: Float) -> Launch {
-        let name = "flash_attn_fwd_" + suffix(bf16, d, dropout)
-        if usesTensorCores(bf16: bf16, d: d) {
+    static func forward(_ element: Element, s: Int, b: Int, nq: Int, ng: Int, d: Int, dropout: Float) -> Launch {
+        let name = "flash_attn_fwd_" + suffix(element, d, dropout)
+        if usesTensorCores(element, d: d) {
             let (rows, columns) = (128, d == 64 ? 64 : 32)
             return Launch(function: name, gridX: b * nq, gridY: (s + rows - 1) / rows, block: 128,
                           sharedBytes: 2 * (rows * (d + 8) + 4 * columns * (d + 8)))
@@ -135,15 +159,15 @@ enum FlashAttentionKernels {
     }
 
     /// `flash_attn_bwd_preprocess_*` (writes `delta`, zeroes `dq_accum`).
-    static func backwardPreprocess(bf16: Bool, s: Int, b: Int, nq: Int, d: Int) -> Launch {
-        Launch(function: "flash_attn_bwd_preprocess_" + (bf16 ? "bf16" : "f32"),
+    static func backwardPreprocess(_ element: Element, s: Int, b: Int, nq: Int, d: Int) -> Launch {
+        Launch(function: "flash_attn_bwd_preprocess_\(element.rawValue)",
                gridX: (s * b * nq + 7) / 8, gridY: 1, block: 256, sharedBytes: 0)
     }
 
     /// `flash_attn_bwd_*` (dK, dV and the dQ accumulation).
-    static func backward(bf16: Bool, s: Int, b: Int, nq: Int, ng: Int, d: Int, dropout: Float) -> Launch {
-        let name = "flash_attn_bwd_" + suffix(bf16, d, dropout)
-        if usesTensorCores(bf16: bf16, d: d) {
+    static func backward(_ element: Element, s: Int, b: Int, nq: Int, ng: Int, d: Int, dropout: Float) -> Launch {
+        let name = "flash_attn_bwd_" + suffix(element, d, dropout)
+        if usesTensorCores(element, d: d) {
             let keys = 128
             return Launch(function: name, gridX: b * ng, gridY: (s + keys - 1) / keys, block: 256,
                           sharedBytes: 2 * (2 * keys * (d + 8) + 4 * 64 * (d + 8) + keys * 72) + 16 * 64)
@@ -154,16 +178,15 @@ enum FlashAttentionKernels {
     }
 
     /// `flash_attn_bwd_convert_dq_*` over `count = s·b·nq·d` elements.
-    static func convertDQ(bf16: Bool, count: Int) -> Launch {
-        Launch(function: "flash_attn_bwd_convert_dq_" + (bf16 ? "bf16" : "f32"),
+    static func convertDQ(_ element: Element, count: Int) -> Launch {
+        Launch(function: "flash_attn_bwd_convert_dq_\(element.rawValue)",
                gridX: max(1, min((count + 255) / 256, 1 << 20)), gridY: 1, block: 256, sharedBytes: 0)
     }
 
-    static let source: String = """
-#include <cuda_bf16.h>
+    static let source: String = KernelSources.prelude + """
 
 // ---------------------------------------------------------------------------------------------
-// Common helpers
+// Common helpers (the prelude gives cuda_bf16.h and mk::f16)
 // ---------------------------------------------------------------------------------------------
 
 #define FA_INF __int_as_float(0x7f800000)
@@ -173,13 +196,16 @@ enum FlashAttentionKernels {
 typedef unsigned int fa_u32;
 typedef unsigned long long fa_u64;
 typedef __nv_bfloat16 fa_bf16;
+typedef mk::f16 fa_f16;
 
 extern __shared__ __align__(16) unsigned char fa_smem[];
 
 __device__ __forceinline__ float fa_load(const float* p) { return *p; }
 __device__ __forceinline__ float fa_load(const fa_bf16* p) { return __bfloat162float(*p); }
 __device__ __forceinline__ void fa_store(float* p, float x) { *p = x; }
+__device__ __forceinline__ float fa_load(const fa_f16* p) { return mk::to_float(*p); }
 __device__ __forceinline__ void fa_store(fa_bf16* p, float x) { *p = __float2bfloat16_rn(x); }
+__device__ __forceinline__ void fa_store(fa_f16* p, float x) { *p = mk::from_float<fa_f16>(x); }
 
 // Philox4x32-10 exactly as MegatronTensor.Philox: key = (seed lo, seed hi), counter =
 // (block lo, block hi, 0, 0). Returns the four output words of counter block `block`.
@@ -228,7 +254,7 @@ __device__ __forceinline__ void fa_dropout_pair(fa_u64 index, fa_u64 seed, float
 }
 
 // ---------------------------------------------------------------------------------------------
-// Straightforward fp32-FMA path (T = float or bf16; any d <= DMAX)
+// Straightforward fp32-FMA path (T = float, bf16 or fp16; any d <= DMAX)
 // ---------------------------------------------------------------------------------------------
 // Block: 128 threads = 32 rows x 4 threads. Thread (r = tid / 4, sub = tid % 4) owns row r of
 // the tile and the head-dim columns sub, sub + 4, sub + 8, ... Scores of row r against key
@@ -496,7 +522,7 @@ __device__ __forceinline__ void fa_convert(const float* __restrict__ src, T* __r
 }
 
 // ---------------------------------------------------------------------------------------------
-// bf16 tensor-core path (mma.sync m16n8k16, ldmatrix, cp.async)
+// 16-bit tensor-core path, T = bf16 or fp16 (mma.sync m16n8k16, ldmatrix, cp.async)
 // ---------------------------------------------------------------------------------------------
 
 __device__ __forceinline__ fa_u32 fa_smem_addr(const void* p) {
@@ -511,54 +537,74 @@ __device__ __forceinline__ void fa_cp_async16(void* dst, const void* src, bool v
 __device__ __forceinline__ void fa_cp_commit() { asm volatile("cp.async.commit_group;" ::); }
 __device__ __forceinline__ void fa_cp_wait_all() { asm volatile("cp.async.wait_group 0;" ::: "memory"); }
 
-__device__ __forceinline__ void fa_ldsm_x4(fa_u32 (&r)[4], const fa_bf16* p) {
+__device__ __forceinline__ void fa_ldsm_x4(fa_u32 (&r)[4], const void* p) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(fa_smem_addr(p)));
 }
-__device__ __forceinline__ void fa_ldsm_x4_t(fa_u32 (&r)[4], const fa_bf16* p) {
+__device__ __forceinline__ void fa_ldsm_x4_t(fa_u32 (&r)[4], const void* p) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(fa_smem_addr(p)));
 }
 
-// c += a * b, a: 16x16 bf16 (row), b: 16x8 bf16 (col), c: 16x8 fp32.
-__device__ __forceinline__ void fa_mma(float (&c)[4], const fa_u32 (&a)[4], fa_u32 b0, fa_u32 b1) {
+// c += a * b, a: 16x16 T (row), b: 16x8 T (col), c: 16x8 fp32 (T = fa_bf16 or fa_f16).
+template <typename T>
+__device__ __forceinline__ void fa_mma(float (&c)[4], const fa_u32 (&a)[4], fa_u32 b0, fa_u32 b1);
+template <>
+__device__ __forceinline__ void fa_mma<fa_bf16>(float (&c)[4], const fa_u32 (&a)[4], fa_u32 b0, fa_u32 b1) {
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
+template <>
+__device__ __forceinline__ void fa_mma<fa_f16>(float (&c)[4], const fa_u32 (&a)[4], fa_u32 b0, fa_u32 b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
 
-// 2^x via MUFU.EX2 (flush-to-zero; -inf gives 0). Max error 2 ulp, ample for bf16 probabilities.
+// 2^x via MUFU.EX2 (flush-to-zero; -inf gives 0). Max error 2 ulp, ample for 16-bit probabilities.
 __device__ __forceinline__ float fa_exp2(float x) {
     float y;
     asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
     return y;
 }
 
-__device__ __forceinline__ fa_u32 fa_pack(float lo, float hi) {
+// Two floats rounded to nearest even and packed as T x2, lo in the low half (element 2k of a
+// fragment). fp16 overflow gives inf, which the --fp16 loss scaler detects (dS carries the loss
+// scale). bf16 keeps __floats2bfloat162_rn, which on sm_80+ is exactly the asm below with
+// bf16x2; fp16 spells it out because cuda_fp16.h is not included. cvt.rn.f16x2.f32 d, a, b puts
+// a in the HIGH half, hence the operands (hi, lo).
+template <typename T> __device__ __forceinline__ fa_u32 fa_pack(float lo, float hi);
+template <> __device__ __forceinline__ fa_u32 fa_pack<fa_bf16>(float lo, float hi) {
     __nv_bfloat162 t = __floats2bfloat162_rn(lo, hi);
     return *reinterpret_cast<fa_u32*>(&t);
 }
+template <> __device__ __forceinline__ fa_u32 fa_pack<fa_f16>(float lo, float hi) {
+    fa_u32 r;
+    asm("{ cvt.rn.f16x2.f32 %0, %2, %1;}" : "=r"(r) : "f"(lo), "f"(hi));
+    return r;
+}
 
 // Forward. Block: NW warps, Br = 16 * MT * NW query rows (warp w owns rows [w*16*MT, +16*MT)),
-// key/value tiles of BC rows double-buffered with cp.async. Shared rows padded to D + 8 bf16.
-template <int D, int MT, int NW, int BC, bool DROP>
+// key/value tiles of BC rows double-buffered with cp.async. Shared rows padded to D + 8 elements.
+template <typename T, int D, int MT, int NW, int BC, bool DROP>
 __device__ __forceinline__ void fa_fwd_mma(
-    const fa_bf16* __restrict__ q, const fa_bf16* __restrict__ k, const fa_bf16* __restrict__ v,
-    fa_bf16* __restrict__ out, float* __restrict__ lse,
+    const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
+    T* __restrict__ out, float* __restrict__ lse,
     int s, int b, int nq, int ng, float scale, float p_drop, fa_u64 seed)
 {
     constexpr int WR = 16 * MT, BR = WR * NW, NT = 32 * NW, LDS = D + 8, CH = D / 8;
-    fa_bf16* Qs = reinterpret_cast<fa_bf16*>(fa_smem);   // [BR][LDS]
-    fa_bf16* Ks = Qs + BR * LDS;                          // [2][BC][LDS]
-    fa_bf16* Vs = Ks + 2 * BC * LDS;                      // [2][BC][LDS]
+    T* Qs = reinterpret_cast<T*>(fa_smem);   // [BR][LDS]
+    T* Ks = Qs + BR * LDS;                          // [2][BC][LDS]
+    T* Vs = Ks + 2 * BC * LDS;                      // [2][BC][LDS]
 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
     const int bh = blockIdx.x, bb = bh / nq, h = bh - bb * nq, grp = h / (nq / ng);
     const int q0 = (gridDim.y - 1 - blockIdx.y) * BR;
     const size_t qstr = (size_t)b * nq * D, kstr = (size_t)b * ng * D;
-    const fa_bf16* qb = q + ((size_t)bb * nq + h) * D;
-    const fa_bf16* kb = k + ((size_t)bb * ng + grp) * D;
-    const fa_bf16* vb = v + ((size_t)bb * ng + grp) * D;
+    const T* qb = q + ((size_t)bb * nq + h) * D;
+    const T* kb = k + ((size_t)bb * ng + grp) * D;
+    const T* vb = v + ((size_t)bb * ng + grp) * D;
 
 #pragma unroll
     for (int c = tid; c < BR * CH; c += NT) {
@@ -606,8 +652,8 @@ __device__ __forceinline__ void fa_fwd_mma(
         }
         const int k0 = kt * BC;
         if (k0 > wr0 + WR - 1) continue;   // the whole tile lies above the diagonal for this warp
-        const fa_bf16* Kb = Ks + (kt & 1) * BC * LDS;
-        const fa_bf16* Vb = Vs + (kt & 1) * BC * LDS;
+        const T* Kb = Ks + (kt & 1) * BC * LDS;
+        const T* Vb = Vs + (kt & 1) * BC * LDS;
 
         // S = Q K^T
         float acc_s[MT][BC / 8][4];
@@ -629,8 +675,8 @@ __device__ __forceinline__ void fa_fwd_mma(
                 fa_ldsm_x4(bk, Kb + (nn * 16 + (lane & 7) + (lane >> 4) * 8) * LDS + kk * 16 + ((lane >> 3) & 1) * 8);
 #pragma unroll
                 for (int mt = 0; mt < MT; ++mt) {
-                    fa_mma(acc_s[mt][2 * nn], a[mt], bk[0], bk[1]);
-                    fa_mma(acc_s[mt][2 * nn + 1], a[mt], bk[2], bk[3]);
+                    fa_mma<T>(acc_s[mt][2 * nn], a[mt], bk[0], bk[1]);
+                    fa_mma<T>(acc_s[mt][2 * nn + 1], a[mt], bk[2], bk[3]);
                 }
             }
         }
@@ -731,10 +777,10 @@ __device__ __forceinline__ void fa_fwd_mma(
             fa_u32 pa[MT][4];
 #pragma unroll
             for (int mt = 0; mt < MT; ++mt) {
-                pa[mt][0] = fa_pack(acc_s[mt][2 * kk][0], acc_s[mt][2 * kk][1]);
-                pa[mt][1] = fa_pack(acc_s[mt][2 * kk][2], acc_s[mt][2 * kk][3]);
-                pa[mt][2] = fa_pack(acc_s[mt][2 * kk + 1][0], acc_s[mt][2 * kk + 1][1]);
-                pa[mt][3] = fa_pack(acc_s[mt][2 * kk + 1][2], acc_s[mt][2 * kk + 1][3]);
+                pa[mt][0] = fa_pack<T>(acc_s[mt][2 * kk][0], acc_s[mt][2 * kk][1]);
+                pa[mt][1] = fa_pack<T>(acc_s[mt][2 * kk][2], acc_s[mt][2 * kk][3]);
+                pa[mt][2] = fa_pack<T>(acc_s[mt][2 * kk + 1][0], acc_s[mt][2 * kk + 1][1]);
+                pa[mt][3] = fa_pack<T>(acc_s[mt][2 * kk + 1][2], acc_s[mt][2 * kk + 1][3]);
             }
 #pragma unroll
             for (int dn = 0; dn < D / 16; ++dn) {
@@ -742,14 +788,14 @@ __device__ __forceinline__ void fa_fwd_mma(
                 fa_ldsm_x4_t(bv, Vb + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LDS + dn * 16 + (lane >> 4) * 8);
 #pragma unroll
                 for (int mt = 0; mt < MT; ++mt) {
-                    fa_mma(acc_o[mt][2 * dn], pa[mt], bv[0], bv[1]);
-                    fa_mma(acc_o[mt][2 * dn + 1], pa[mt], bv[2], bv[3]);
+                    fa_mma<T>(acc_o[mt][2 * dn], pa[mt], bv[0], bv[1]);
+                    fa_mma<T>(acc_o[mt][2 * dn + 1], pa[mt], bv[2], bv[3]);
                 }
             }
         }
     }
 
-    // Normalize, write lse, stage O (bf16) through this warp's own Q rows, 16-byte stores.
+    // Normalize, write lse, stage O (T) through this warp's own Q rows, 16-byte stores.
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
@@ -763,11 +809,11 @@ __device__ __forceinline__ void fa_fwd_mma(
 #pragma unroll
             for (int n = 0; n < D / 8; ++n)
                 *reinterpret_cast<fa_u32*>(Qs + lr * LDS + n * 8 + 2 * t) =
-                    fa_pack(acc_o[mt][n][hf * 2] * inv, acc_o[mt][n][hf * 2 + 1] * inv);
+                    fa_pack<T>(acc_o[mt][n][hf * 2] * inv, acc_o[mt][n][hf * 2 + 1] * inv);
         }
     }
     __syncwarp();
-    fa_bf16* ob = out + ((size_t)bb * nq + h) * D;
+    T* ob = out + ((size_t)bb * nq + h) * D;
 #pragma unroll
     for (int c = lane; c < WR * CH; c += 32) {
         const int rr = c / CH, cc = c - rr * CH, row = wr0 + rr;
@@ -781,20 +827,20 @@ __device__ __forceinline__ void fa_fwd_mma(
 // [16w, 16w + 16)) of one (batch, query group); loops over the group's query heads and the query
 // tiles of BR = 64 rows at or below the diagonal (Q, dO, lse, delta double-buffered with cp.async).
 // dK, dV accumulate in registers (deterministic); dQ goes to the fp32 accumulator with atomics.
-template <int D, int NW, bool DROP>
+template <typename T, int D, int NW, bool DROP>
 __device__ __forceinline__ void fa_bwd_mma(
-    const fa_bf16* __restrict__ dout, const fa_bf16* __restrict__ q, const fa_bf16* __restrict__ k,
-    const fa_bf16* __restrict__ v, const float* __restrict__ lse, const float* __restrict__ delta,
-    float* __restrict__ dq_acc, fa_bf16* __restrict__ dk, fa_bf16* __restrict__ dv,
+    const T* __restrict__ dout, const T* __restrict__ q, const T* __restrict__ k,
+    const T* __restrict__ v, const float* __restrict__ lse, const float* __restrict__ delta,
+    float* __restrict__ dq_acc, T* __restrict__ dk, T* __restrict__ dv,
     int s, int b, int nq, int ng, float scale, float p_drop, fa_u64 seed)
 {
     constexpr int BC = 16 * NW, BR = 64, NT = 32 * NW, LDS = D + 8, LDSS = BR + 8, CH = D / 8;
     constexpr int CG = NW / 4, DQC = D / CG;   // dQ: 4 row groups x CG column groups of warps
-    fa_bf16* Ks = reinterpret_cast<fa_bf16*>(fa_smem);   // [BC][LDS]
-    fa_bf16* Vs = Ks + BC * LDS;                          // [BC][LDS]
-    fa_bf16* Qs = Vs + BC * LDS;                          // [2][BR][LDS]
-    fa_bf16* dOs = Qs + 2 * BR * LDS;                     // [2][BR][LDS]
-    fa_bf16* dSs = dOs + 2 * BR * LDS;                    // [BC][LDSS]  dS^T
+    T* Ks = reinterpret_cast<T*>(fa_smem);   // [BC][LDS]
+    T* Vs = Ks + BC * LDS;                          // [BC][LDS]
+    T* Qs = Vs + BC * LDS;                          // [2][BR][LDS]
+    T* dOs = Qs + 2 * BR * LDS;                     // [2][BR][LDS]
+    T* dSs = dOs + 2 * BR * LDS;                    // [BC][LDSS]  dS^T
     float* ls = reinterpret_cast<float*>(dSs + BC * LDSS); // [2][BR]  lse * log2(e)
     float* dls = ls + 2 * BR;                             // [2][BR]  delta
 
@@ -802,8 +848,8 @@ __device__ __forceinline__ void fa_bwd_mma(
     const int bg = blockIdx.x, bb = bg / ng, grp = bg - bb * ng, G = nq / ng;
     const int k0 = blockIdx.y * BC;
     const size_t qstr = (size_t)b * nq * D, kstr = (size_t)b * ng * D;
-    const fa_bf16* kb = k + ((size_t)bb * ng + grp) * D;
-    const fa_bf16* vb = v + ((size_t)bb * ng + grp) * D;
+    const T* kb = k + ((size_t)bb * ng + grp) * D;
+    const T* vb = v + ((size_t)bb * ng + grp) * D;
 
 #pragma unroll
     for (int c = tid; c < BC * CH; c += NT) {
@@ -818,8 +864,8 @@ __device__ __forceinline__ void fa_bwd_mma(
     const int total = G * nqt;
     auto load_q = [&](int it, int buf) {
         const int h = grp * G + it / nqt, q0 = (qt0 + it % nqt) * BR, bh = bb * nq + h;
-        const fa_bf16* qb = q + ((size_t)bb * nq + h) * D;
-        const fa_bf16* dob = dout + ((size_t)bb * nq + h) * D;
+        const T* qb = q + ((size_t)bb * nq + h) * D;
+        const T* dob = dout + ((size_t)bb * nq + h) * D;
 #pragma unroll
         for (int c = tid; c < BR * CH; c += NT) {
             const int rr = c / CH, cc = c - rr * CH, i = q0 + rr;
@@ -854,8 +900,8 @@ __device__ __forceinline__ void fa_bwd_mma(
             load_q(it + 1, buf ^ 1);
             fa_cp_commit();
         }
-        const fa_bf16* Qb = Qs + buf * BR * LDS;
-        const fa_bf16* dOb = dOs + buf * BR * LDS;
+        const T* Qb = Qs + buf * BR * LDS;
+        const T* dOb = dOs + buf * BR * LDS;
         const float* lsb = ls + buf * BR;
         const float* dlb = dls + buf * BR;
 
@@ -874,11 +920,11 @@ __device__ __forceinline__ void fa_bwd_mma(
             for (int nn = 0; nn < BR / 16; ++nn) {
                 fa_u32 bq[4], bd[4];
                 fa_ldsm_x4(bq, Qb + (nn * 16 + (lane & 7) + (lane >> 4) * 8) * LDS + kk * 16 + ((lane >> 3) & 1) * 8);
-                fa_mma(st[2 * nn], ak, bq[0], bq[1]);
-                fa_mma(st[2 * nn + 1], ak, bq[2], bq[3]);
+                fa_mma<T>(st[2 * nn], ak, bq[0], bq[1]);
+                fa_mma<T>(st[2 * nn + 1], ak, bq[2], bq[3]);
                 fa_ldsm_x4(bd, dOb + (nn * 16 + (lane & 7) + (lane >> 4) * 8) * LDS + kk * 16 + ((lane >> 3) & 1) * 8);
-                fa_mma(dpt[2 * nn], av, bd[0], bd[1]);
-                fa_mma(dpt[2 * nn + 1], av, bd[2], bd[3]);
+                fa_mma<T>(dpt[2 * nn], av, bd[0], bd[1]);
+                fa_mma<T>(dpt[2 * nn + 1], av, bd[2], bd[3]);
             }
         }
 
@@ -931,25 +977,25 @@ __device__ __forceinline__ void fa_bwd_mma(
 #pragma unroll
         for (int kq = 0; kq < BR / 16; ++kq) {
             fa_u32 pa[4], sa[4];
-            pa[0] = fa_pack(st[2 * kq][0], st[2 * kq][1]);
-            pa[1] = fa_pack(st[2 * kq][2], st[2 * kq][3]);
-            pa[2] = fa_pack(st[2 * kq + 1][0], st[2 * kq + 1][1]);
-            pa[3] = fa_pack(st[2 * kq + 1][2], st[2 * kq + 1][3]);
-            sa[0] = fa_pack(dpt[2 * kq][0], dpt[2 * kq][1]);
-            sa[1] = fa_pack(dpt[2 * kq][2], dpt[2 * kq][3]);
-            sa[2] = fa_pack(dpt[2 * kq + 1][0], dpt[2 * kq + 1][1]);
-            sa[3] = fa_pack(dpt[2 * kq + 1][2], dpt[2 * kq + 1][3]);
+            pa[0] = fa_pack<T>(st[2 * kq][0], st[2 * kq][1]);
+            pa[1] = fa_pack<T>(st[2 * kq][2], st[2 * kq][3]);
+            pa[2] = fa_pack<T>(st[2 * kq + 1][0], st[2 * kq + 1][1]);
+            pa[3] = fa_pack<T>(st[2 * kq + 1][2], st[2 * kq + 1][3]);
+            sa[0] = fa_pack<T>(dpt[2 * kq][0], dpt[2 * kq][1]);
+            sa[1] = fa_pack<T>(dpt[2 * kq][2], dpt[2 * kq][3]);
+            sa[2] = fa_pack<T>(dpt[2 * kq + 1][0], dpt[2 * kq + 1][1]);
+            sa[3] = fa_pack<T>(dpt[2 * kq + 1][2], dpt[2 * kq + 1][3]);
 #pragma unroll
             for (int dn = 0; dn < D / 16; ++dn) {
                 fa_u32 bd[4], bq[4];
                 fa_ldsm_x4_t(bd, dOb + (kq * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LDS + dn * 16 + (lane >> 4) * 8);
-                fa_mma(dv_acc[2 * dn], pa, bd[0], bd[1]);
-                fa_mma(dv_acc[2 * dn + 1], pa, bd[2], bd[3]);
+                fa_mma<T>(dv_acc[2 * dn], pa, bd[0], bd[1]);
+                fa_mma<T>(dv_acc[2 * dn + 1], pa, bd[2], bd[3]);
                 fa_ldsm_x4_t(bq, Qb + (kq * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LDS + dn * 16 + (lane >> 4) * 8);
-                fa_mma(dk_acc[2 * dn], sa, bq[0], bq[1]);
-                fa_mma(dk_acc[2 * dn + 1], sa, bq[2], bq[3]);
+                fa_mma<T>(dk_acc[2 * dn], sa, bq[0], bq[1]);
+                fa_mma<T>(dk_acc[2 * dn + 1], sa, bq[2], bq[3]);
             }
-            // dS^T (bf16) to shared for dQ.
+            // dS^T (T) to shared for dQ.
             *reinterpret_cast<fa_u32*>(dSs + (warp * 16 + g) * LDSS + kq * 16 + 2 * t) = sa[0];
             *reinterpret_cast<fa_u32*>(dSs + (warp * 16 + g + 8) * LDSS + kq * 16 + 2 * t) = sa[1];
             *reinterpret_cast<fa_u32*>(dSs + (warp * 16 + g) * LDSS + kq * 16 + 8 + 2 * t) = sa[2];
@@ -973,8 +1019,8 @@ __device__ __forceinline__ void fa_bwd_mma(
                 for (int dn = 0; dn < DQC / 16; ++dn) {
                     fa_u32 bk[4];
                     fa_ldsm_x4_t(bk, Ks + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LDS + cg * DQC + dn * 16 + (lane >> 4) * 8);
-                    fa_mma(dqa[2 * dn], a, bk[0], bk[1]);
-                    fa_mma(dqa[2 * dn + 1], a, bk[2], bk[3]);
+                    fa_mma<T>(dqa[2 * dn], a, bk[0], bk[1]);
+                    fa_mma<T>(dqa[2 * dn + 1], a, bk[2], bk[3]);
                 }
             }
             float* dqb = dq_acc + ((size_t)bb * nq + h) * D + cg * DQC + 2 * t;
@@ -998,20 +1044,62 @@ __device__ __forceinline__ void fa_bwd_mma(
     }
     fa_cp_wait_all();
 
-    // dK, dV (bf16) for key rows kr, kr + 8.
-    fa_bf16* dkb = dk + ((size_t)bb * ng + grp) * D + 2 * t;
-    fa_bf16* dvb = dv + ((size_t)bb * ng + grp) * D + 2 * t;
+    // dK, dV (T) for key rows kr, kr + 8.
+    T* dkb = dk + ((size_t)bb * ng + grp) * D + 2 * t;
+    T* dvb = dv + ((size_t)bb * ng + grp) * D + 2 * t;
 #pragma unroll
     for (int hf = 0; hf < 2; ++hf) {
         const int j = kr + hf * 8;
         if (j < s) {
 #pragma unroll
             for (int n = 0; n < D / 8; ++n) {
-                *reinterpret_cast<fa_u32*>(dkb + (size_t)j * kstr + n * 8) = fa_pack(dk_acc[n][hf * 2], dk_acc[n][hf * 2 + 1]);
-                *reinterpret_cast<fa_u32*>(dvb + (size_t)j * kstr + n * 8) = fa_pack(dv_acc[n][hf * 2], dv_acc[n][hf * 2 + 1]);
+                *reinterpret_cast<fa_u32*>(dkb + (size_t)j * kstr + n * 8) = fa_pack<T>(dk_acc[n][hf * 2], dk_acc[n][hf * 2 + 1]);
+                *reinterpret_cast<fa_u32*>(dvb + (size_t)j * kstr + n * 8) = fa_pack<T>(dv_acc[n][hf * 2], dv_acc[n][hf * 2 + 1]);
             }
         }
     }
+}
+
+// Bodies of the tensor-core entry points, one per (T, D, dropout build). FA_NO_DROPOUT: compiled
+// without the dropout code, traps on dropout != 0 (the host launches the _dropout kernel then).
+// FA_DROPOUT: any 0 <= dropout < 1. FA_RUNTIME_DROPOUT (the d64 forward's plain build): both
+// paths, branching on dropout; it makes ptxas schedule the dropout-free path about 4% faster
+// (measured for bf16 on H100 and H200). Callers still pass dropout == 0 to it.
+enum { FA_NO_DROPOUT, FA_DROPOUT, FA_RUNTIME_DROPOUT };
+
+template <typename T, int D, int BUILD>
+__device__ __forceinline__ void fa_fwd_tc(
+    const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v, T* __restrict__ out,
+    float* __restrict__ lse, int s, int b, int nq, int ng, float scale, float dropout, fa_u64 seed)
+{
+#if __CUDA_ARCH__ >= 800
+    constexpr int BC = D == 64 ? 64 : 32;
+    if constexpr (BUILD == FA_DROPOUT) {
+        fa_fwd_mma<T, D, 2, 4, BC, true>(q, k, v, out, lse, s, b, nq, ng, scale, dropout, seed);
+    } else if constexpr (BUILD == FA_RUNTIME_DROPOUT) {
+        if (dropout > 0.f) fa_fwd_mma<T, D, 2, 4, BC, true>(q, k, v, out, lse, s, b, nq, ng, scale, dropout, seed);
+        else fa_fwd_mma<T, D, 2, 4, BC, false>(q, k, v, out, lse, s, b, nq, ng, scale, dropout, seed);
+    } else {
+        if (dropout != 0.f) __trap();   // use the _dropout kernel
+        fa_fwd_mma<T, D, 2, 4, BC, false>(q, k, v, out, lse, s, b, nq, ng, scale, dropout, seed);
+    }
+#else
+    __trap();   // needs sm_80+ (cp.async, ldmatrix, 16-bit mma)
+#endif
+}
+
+template <typename T, int D, bool DROP>
+__device__ __forceinline__ void fa_bwd_tc(
+    const T* __restrict__ dout, const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
+    const float* __restrict__ lse, const float* __restrict__ delta, float* __restrict__ dq_accum,
+    T* __restrict__ dk, T* __restrict__ dv, int s, int b, int nq, int ng, float scale, float dropout, fa_u64 seed)
+{
+#if __CUDA_ARCH__ >= 800
+    if (!DROP && dropout != 0.f) __trap();   // use the _dropout kernel
+    fa_bwd_mma<T, D, 8, DROP>(dout, q, k, v, lse, delta, dq_accum, dk, dv, s, b, nq, ng, scale, dropout, seed);
+#else
+    __trap();   // needs sm_80+ (cp.async, ldmatrix, 16-bit mma)
+#endif
 }
 
 
@@ -1051,77 +1139,79 @@ extern "C" __global__ void __launch_bounds__(128) flash_attn_bwd_bf16_generic(co
     fa_bwd_simple<fa_bf16, 256, false>(dout, q, k, v, lse, delta, dq_accum, dk, dv, s, b, nq, ng, d, scale, dropout, seed);
 }
 
-// Tensor-core entry points: the plain ones are for dropout == 0 (compiled without the dropout
-// code, except the d64 forward; the others trap on dropout != 0); the _dropout ones take any.
-
-extern "C" __global__ void __launch_bounds__(128) flash_attn_fwd_bf16_d64(const fa_bf16* __restrict__ q, const fa_bf16* __restrict__ k, const fa_bf16* __restrict__ v, fa_bf16* __restrict__ out, float* __restrict__ lse, int s, int b, int nq, int ng, int d, float scale, float dropout, unsigned long long seed) {
-#if __CUDA_ARCH__ >= 800
-    // Also compiled with the dropout path: it makes ptxas schedule the dropout-free path about
-    // 4% faster (measured on H100 and H200). Callers still pass dropout == 0 here.
-    if (dropout > 0.f) fa_fwd_mma<64, 2, 4, 64, true>(q, k, v, out, lse, s, b, nq, ng, scale, dropout, seed);
-    else fa_fwd_mma<64, 2, 4, 64, false>(q, k, v, out, lse, s, b, nq, ng, scale, dropout, seed);
-#else
-    __trap();   // needs sm_80+ (cp.async, ldmatrix, bf16 mma)
-#endif
+extern "C" __global__ void __launch_bounds__(128) flash_attn_fwd_f16_generic(const fa_f16* __restrict__ q, const fa_f16* __restrict__ k, const fa_f16* __restrict__ v, fa_f16* __restrict__ out, float* __restrict__ lse, int s, int b, int nq, int ng, int d, float scale, float dropout, unsigned long long seed) {
+    fa_fwd_simple<fa_f16, 256, false>(q, k, v, out, lse, s, b, nq, ng, d, scale, dropout, seed);
 }
 
-extern "C" __global__ void __launch_bounds__(256) flash_attn_bwd_bf16_d64(const fa_bf16* __restrict__ dout, const fa_bf16* __restrict__ q, const fa_bf16* __restrict__ k, const fa_bf16* __restrict__ v, const float* __restrict__ lse, const float* __restrict__ delta, float* __restrict__ dq_accum, fa_bf16* __restrict__ dk, fa_bf16* __restrict__ dv, int s, int b, int nq, int ng, int d, float scale, float dropout, unsigned long long seed) {
-#if __CUDA_ARCH__ >= 800
-    if (dropout != 0.f) __trap();   // use the _dropout kernel
-    fa_bwd_mma<64, 8, false>(dout, q, k, v, lse, delta, dq_accum, dk, dv, s, b, nq, ng, scale, dropout, seed);
-#else
-    __trap();   // needs sm_80+ (cp.async, ldmatrix, bf16 mma)
-#endif
+extern "C" __global__ void __launch_bounds__(128) flash_attn_bwd_f16_generic(const fa_f16* __restrict__ dout, const fa_f16* __restrict__ q, const fa_f16* __restrict__ k, const fa_f16* __restrict__ v, const float* __restrict__ lse, const float* __restrict__ delta, float* __restrict__ dq_accum, fa_f16* __restrict__ dk, fa_f16* __restrict__ dv, int s, int b, int nq, int ng, int d, float scale, float dropout, unsigned long long seed) {
+    fa_bwd_simple<fa_f16, 256, false>(dout, q, k, v, lse, delta, dq_accum, dk, dv, s, b, nq, ng, d, scale, dropout, seed);
+}
+
+// Tensor-core entry points (bodies: fa_fwd_tc / fa_bwd_tc above): the plain ones are for
+// dropout == 0, the _dropout ones take any.
+
+extern "C" __global__ void __launch_bounds__(128) flash_attn_fwd_bf16_d64(const fa_bf16* __restrict__ q, const fa_bf16* __restrict__ k, const fa_bf16* __restrict__ v, fa_bf16* __restrict__ out, float* __restrict__ lse, int s, int b, int nq, int ng, int d, float scale, float dropout, unsigned long long seed) {
+    fa_fwd_tc<fa_bf16, 64, FA_RUNTIME_DROPOUT>(q, k, v, out, lse, s, b, nq, ng, scale, dropout, seed);
 }
 
 extern "C" __global__ void __launch_bounds__(128) flash_attn_fwd_bf16_d64_dropout(const fa_bf16* __restrict__ q, const fa_bf16* __restrict__ k, const fa_bf16* __restrict__ v, fa_bf16* __restrict__ out, float* __restrict__ lse, int s, int b, int nq, int ng, int d, float scale, float dropout, unsigned long long seed) {
-#if __CUDA_ARCH__ >= 800
-    fa_fwd_mma<64, 2, 4, 64, true>(q, k, v, out, lse, s, b, nq, ng, scale, dropout, seed);
-#else
-    __trap();   // needs sm_80+ (cp.async, ldmatrix, bf16 mma)
-#endif
+    fa_fwd_tc<fa_bf16, 64, FA_DROPOUT>(q, k, v, out, lse, s, b, nq, ng, scale, dropout, seed);
+}
+
+extern "C" __global__ void __launch_bounds__(256) flash_attn_bwd_bf16_d64(const fa_bf16* __restrict__ dout, const fa_bf16* __restrict__ q, const fa_bf16* __restrict__ k, const fa_bf16* __restrict__ v, const float* __restrict__ lse, const float* __restrict__ delta, float* __restrict__ dq_accum, fa_bf16* __restrict__ dk, fa_bf16* __restrict__ dv, int s, int b, int nq, int ng, int d, float scale, float dropout, unsigned long long seed) {
+    fa_bwd_tc<fa_bf16, 64, false>(dout, q, k, v, lse, delta, dq_accum, dk, dv, s, b, nq, ng, scale, dropout, seed);
 }
 
 extern "C" __global__ void __launch_bounds__(256) flash_attn_bwd_bf16_d64_dropout(const fa_bf16* __restrict__ dout, const fa_bf16* __restrict__ q, const fa_bf16* __restrict__ k, const fa_bf16* __restrict__ v, const float* __restrict__ lse, const float* __restrict__ delta, float* __restrict__ dq_accum, fa_bf16* __restrict__ dk, fa_bf16* __restrict__ dv, int s, int b, int nq, int ng, int d, float scale, float dropout, unsigned long long seed) {
-#if __CUDA_ARCH__ >= 800
-    fa_bwd_mma<64, 8, true>(dout, q, k, v, lse, delta, dq_accum, dk, dv, s, b, nq, ng, scale, dropout, seed);
-#else
-    __trap();   // needs sm_80+ (cp.async, ldmatrix, bf16 mma)
-#endif
+    fa_bwd_tc<fa_bf16, 64, true>(dout, q, k, v, lse, delta, dq_accum, dk, dv, s, b, nq, ng, scale, dropout, seed);
 }
 
 extern "C" __global__ void __launch_bounds__(128) flash_attn_fwd_bf16_d128(const fa_bf16* __restrict__ q, const fa_bf16* __restrict__ k, const fa_bf16* __restrict__ v, fa_bf16* __restrict__ out, float* __restrict__ lse, int s, int b, int nq, int ng, int d, float scale, float dropout, unsigned long long seed) {
-#if __CUDA_ARCH__ >= 800
-    if (dropout != 0.f) __trap();   // use the _dropout kernel
-    fa_fwd_mma<128, 2, 4, 32, false>(q, k, v, out, lse, s, b, nq, ng, scale, dropout, seed);
-#else
-    __trap();   // needs sm_80+ (cp.async, ldmatrix, bf16 mma)
-#endif
-}
-
-extern "C" __global__ void __launch_bounds__(256) flash_attn_bwd_bf16_d128(const fa_bf16* __restrict__ dout, const fa_bf16* __restrict__ q, const fa_bf16* __restrict__ k, const fa_bf16* __restrict__ v, const float* __restrict__ lse, const float* __restrict__ delta, float* __restrict__ dq_accum, fa_bf16* __restrict__ dk, fa_bf16* __restrict__ dv, int s, int b, int nq, int ng, int d, float scale, float dropout, unsigned long long seed) {
-#if __CUDA_ARCH__ >= 800
-    if (dropout != 0.f) __trap();   // use the _dropout kernel
-    fa_bwd_mma<128, 8, false>(dout, q, k, v, lse, delta, dq_accum, dk, dv, s, b, nq, ng, scale, dropout, seed);
-#else
-    __trap();   // needs sm_80+ (cp.async, ldmatrix, bf16 mma)
-#endif
+    fa_fwd_tc<fa_bf16, 128, FA_NO_DROPOUT>(q, k, v, out, lse, s, b, nq, ng, scale, dropout, seed);
 }
 
 extern "C" __global__ void __launch_bounds__(128) flash_attn_fwd_bf16_d128_dropout(const fa_bf16* __restrict__ q, const fa_bf16* __restrict__ k, const fa_bf16* __restrict__ v, fa_bf16* __restrict__ out, float* __restrict__ lse, int s, int b, int nq, int ng, int d, float scale, float dropout, unsigned long long seed) {
-#if __CUDA_ARCH__ >= 800
-    fa_fwd_mma<128, 2, 4, 32, true>(q, k, v, out, lse, s, b, nq, ng, scale, dropout, seed);
-#else
-    __trap();   // needs sm_80+ (cp.async, ldmatrix, bf16 mma)
-#endif
+    fa_fwd_tc<fa_bf16, 128, FA_DROPOUT>(q, k, v, out, lse, s, b, nq, ng, scale, dropout, seed);
+}
+
+extern "C" __global__ void __launch_bounds__(256) flash_attn_bwd_bf16_d128(const fa_bf16* __restrict__ dout, const fa_bf16* __restrict__ q, const fa_bf16* __restrict__ k, const fa_bf16* __restrict__ v, const float* __restrict__ lse, const float* __restrict__ delta, float* __restrict__ dq_accum, fa_bf16* __restrict__ dk, fa_bf16* __restrict__ dv, int s, int b, int nq, int ng, int d, float scale, float dropout, unsigned long long seed) {
+    fa_bwd_tc<fa_bf16, 128, false>(dout, q, k, v, lse, delta, dq_accum, dk, dv, s, b, nq, ng, scale, dropout, seed);
 }
 
 extern "C" __global__ void __launch_bounds__(256) flash_attn_bwd_bf16_d128_dropout(const fa_bf16* __restrict__ dout, const fa_bf16* __restrict__ q, const fa_bf16* __restrict__ k, const fa_bf16* __restrict__ v, const float* __restrict__ lse, const float* __restrict__ delta, float* __restrict__ dq_accum, fa_bf16* __restrict__ dk, fa_bf16* __restrict__ dv, int s, int b, int nq, int ng, int d, float scale, float dropout, unsigned long long seed) {
-#if __CUDA_ARCH__ >= 800
-    fa_bwd_mma<128, 8, true>(dout, q, k, v, lse, delta, dq_accum, dk, dv, s, b, nq, ng, scale, dropout, seed);
-#else
-    __trap();   // needs sm_80+ (cp.async, ldmatrix, bf16 mma)
-#endif
+    fa_bwd_tc<fa_bf16, 128, true>(dout, q, k, v, lse, delta, dq_accum, dk, dv, s, b, nq, ng, scale, dropout, seed);
+}
+
+extern "C" __global__ void __launch_bounds__(128) flash_attn_fwd_f16_d64(const fa_f16* __restrict__ q, const fa_f16* __restrict__ k, const fa_f16* __restrict__ v, fa_f16* __restrict__ out, float* __restrict__ lse, int s, int b, int nq, int ng, int d, float scale, float dropout, unsigned long long seed) {
+    fa_fwd_tc<fa_f16, 64, FA_RUNTIME_DROPOUT>(q, k, v, out, lse, s, b, nq, ng, scale, dropout, seed);
+}
+
+extern "C" __global__ void __launch_bounds__(128) flash_attn_fwd_f16_d64_dropout(const fa_f16* __restrict__ q, const fa_f16* __restrict__ k, const fa_f16* __restrict__ v, fa_f16* __restrict__ out, float* __restrict__ lse, int s, int b, int nq, int ng, int d, float scale, float dropout, unsigned long long seed) {
+    fa_fwd_tc<fa_f16, 64, FA_DROPOUT>(q, k, v, out, lse, s, b, nq, ng, scale, dropout, seed);
+}
+
+extern "C" __global__ void __launch_bounds__(256) flash_attn_bwd_f16_d64(const fa_f16* __restrict__ dout, const fa_f16* __restrict__ q, const fa_f16* __restrict__ k, const fa_f16* __restrict__ v, const float* __restrict__ lse, const float* __restrict__ delta, float* __restrict__ dq_accum, fa_f16* __restrict__ dk, fa_f16* __restrict__ dv, int s, int b, int nq, int ng, int d, float scale, float dropout, unsigned long long seed) {
+    fa_bwd_tc<fa_f16, 64, false>(dout, q, k, v, lse, delta, dq_accum, dk, dv, s, b, nq, ng, scale, dropout, seed);
+}
+
+extern "C" __global__ void __launch_bounds__(256) flash_attn_bwd_f16_d64_dropout(const fa_f16* __restrict__ dout, const fa_f16* __restrict__ q, const fa_f16* __restrict__ k, const fa_f16* __restrict__ v, const float* __restrict__ lse, const float* __restrict__ delta, float* __restrict__ dq_accum, fa_f16* __restrict__ dk, fa_f16* __restrict__ dv, int s, int b, int nq, int ng, int d, float scale, float dropout, unsigned long long seed) {
+    fa_bwd_tc<fa_f16, 64, true>(dout, q, k, v, lse, delta, dq_accum, dk, dv, s, b, nq, ng, scale, dropout, seed);
+}
+
+extern "C" __global__ void __launch_bounds__(128) flash_attn_fwd_f16_d128(const fa_f16* __restrict__ q, const fa_f16* __restrict__ k, const fa_f16* __restrict__ v, fa_f16* __restrict__ out, float* __restrict__ lse, int s, int b, int nq, int ng, int d, float scale, float dropout, unsigned long long seed) {
+    fa_fwd_tc<fa_f16, 128, FA_NO_DROPOUT>(q, k, v, out, lse, s, b, nq, ng, scale, dropout, seed);
+}
+
+extern "C" __global__ void __launch_bounds__(128) flash_attn_fwd_f16_d128_dropout(const fa_f16* __restrict__ q, const fa_f16* __restrict__ k, const fa_f16* __restrict__ v, fa_f16* __restrict__ out, float* __restrict__ lse, int s, int b, int nq, int ng, int d, float scale, float dropout, unsigned long long seed) {
+    fa_fwd_tc<fa_f16, 128, FA_DROPOUT>(q, k, v, out, lse, s, b, nq, ng, scale, dropout, seed);
+}
+
+extern "C" __global__ void __launch_bounds__(256) flash_attn_bwd_f16_d128(const fa_f16* __restrict__ dout, const fa_f16* __restrict__ q, const fa_f16* __restrict__ k, const fa_f16* __restrict__ v, const float* __restrict__ lse, const float* __restrict__ delta, float* __restrict__ dq_accum, fa_f16* __restrict__ dk, fa_f16* __restrict__ dv, int s, int b, int nq, int ng, int d, float scale, float dropout, unsigned long long seed) {
+    fa_bwd_tc<fa_f16, 128, false>(dout, q, k, v, lse, delta, dq_accum, dk, dv, s, b, nq, ng, scale, dropout, seed);
+}
+
+extern "C" __global__ void __launch_bounds__(256) flash_attn_bwd_f16_d128_dropout(const fa_f16* __restrict__ dout, const fa_f16* __restrict__ q, const fa_f16* __restrict__ k, const fa_f16* __restrict__ v, const float* __restrict__ lse, const float* __restrict__ delta, float* __restrict__ dq_accum, fa_f16* __restrict__ dk, fa_f16* __restrict__ dv, int s, int b, int nq, int ng, int d, float scale, float dropout, unsigned long long seed) {
+    fa_bwd_tc<fa_f16, 128, true>(dout, q, k, v, lse, delta, dq_accum, dk, dv, s, b, nq, ng, scale, dropout, seed);
 }
 
 extern "C" __global__ void __launch_bounds__(256) flash_attn_bwd_preprocess_f32(const float* __restrict__ dout, const float* __restrict__ out, float* __restrict__ delta, float* __restrict__ dq_accum, int s, int b, int nq, int d) {
@@ -1138,6 +1228,14 @@ extern "C" __global__ void __launch_bounds__(256) flash_attn_bwd_preprocess_bf16
 
 extern "C" __global__ void __launch_bounds__(256) flash_attn_bwd_convert_dq_bf16(const float* __restrict__ dq_accum, fa_bf16* __restrict__ dq, long long n) {
     fa_convert<fa_bf16>(dq_accum, dq, n);
+}
+
+extern "C" __global__ void __launch_bounds__(256) flash_attn_bwd_preprocess_f16(const fa_f16* __restrict__ dout, const fa_f16* __restrict__ out, float* __restrict__ delta, float* __restrict__ dq_accum, int s, int b, int nq, int d) {
+    fa_bwd_preprocess<fa_f16>(dout, out, delta, dq_accum, s, b, nq, d);
+}
+
+extern "C" __global__ void __launch_bounds__(256) flash_attn_bwd_convert_dq_f16(const float* __restrict__ dq_accum, fa_f16* __restrict__ dq, long long n) {
+    fa_convert<fa_f16>(dq_accum, dq, n);
 }
 """
 }

@@ -8,11 +8,15 @@
 ///     }
 ///
 /// Conventions shared by the groups (see each group's documentation for its functions):
-/// - `T` is `float` (`_f32` functions) or `__nv_bfloat16` (`_bf16`); activations and compute
-///   copies of parameters have type `T`. Statistics (mean, rstd, lse), per-token losses, parameter
-///   gradients and optimizer state are fp32. Arithmetic accumulates in fp32; bf16 results are
-///   rounded to nearest even (`__float2bfloat16_rn`). fp16 tensors (fill/convert only) are passed
-///   as `unsigned short*` holding IEEE binary16 bits.
+/// - `T` is `float` (`_f32` functions), `__nv_bfloat16` (`_bf16`) or `mk::f16` (`_f16`);
+///   activations and compute copies of parameters have type `T`. Statistics (mean, rstd, lse),
+///   per-token losses, parameter gradients and optimizer state are fp32. Arithmetic accumulates in
+///   fp32; bf16 and fp16 results are rounded to nearest even (`__float2bfloat16_rn`,
+///   `cvt.rn.f16.f32`; fp16 overflow gives ±inf, which the `--fp16` loss scaler detects).
+/// - fp16 tensors are passed as `mk::f16*`: a struct holding the IEEE binary16 bits in an
+///   `unsigned short` (same size and layout, so the host passes the tensor's device pointer as for
+///   any 16-bit type), converted with PTX `cvt` so that no `cuda_fp16.h` is needed. Every `_f16`
+///   entry point takes `mk::f16*` for its fp16 tensors (`adamw_f32`'s optional fp16 copy included).
 /// - Element counts and row counts are `long long` (tensors may exceed 2³¹ elements); widths that
 ///   fit a row (`h`, `cols`, `V`, `d`) are `int`. All offsets are computed in 64 bits.
 /// - Every kernel is correct for any grid (grid-stride loops) and for the block shapes its
@@ -71,7 +75,8 @@ enum KernelSources {
     struct f16 { u16 bits; };
 
     // Elements per vector unit: 16 bytes of a 16-bit type, 32 bytes (two float4) of fp32.
-    constexpr int VEC = 8;
+    // maybe_unused: the flash-attention group includes the prelude but no vector helper.
+    [[maybe_unused]] constexpr int VEC = 8;
 
     __device__ __forceinline__ float neg_inf() { return __int_as_float(0xff800000); }
     __device__ __forceinline__ float quiet_nan() { return __int_as_float(0x7fffffff); }

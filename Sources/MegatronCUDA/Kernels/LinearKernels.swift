@@ -1,12 +1,12 @@
 /// Bias kernels of the linear layers, as CUDA C for NVRTC (conventions and launch vocabulary:
-/// ``KernelSources``). `T` is `float` (`_f32`) or `__nv_bfloat16` (`_bf16`); `y`, `dy` are
-/// row-major `[rows, cols]`, the bias `[cols]` has type `T`, its gradient is fp32.
+/// ``KernelSources``). `T` is `float` (`_f32`), `__nv_bfloat16` (`_bf16`) or `mk::f16` (`_f16`);
+/// `y`, `dy` are row-major `[rows, cols]`, the bias `[cols]` has type `T`, its gradient is fp32.
 ///
 ///     // y[r, c] += bias[c]
-///     extern "C" __global__ void add_bias_<f32|bf16>(T* y, const T* bias, long long rows, int cols)
+///     extern "C" __global__ void add_bias_<f32|bf16|f16>(T* y, const T* bias, long long rows, int cols)
 ///     // dbias[c] += Σ_r dy[r, c], in two launches (deterministic, no atomics):
-///     extern "C" __global__ void bias_backward_partial_<f32|bf16>(const T* dy, long long rows, int cols,
-///                                                                 long long rows_per_split, float* partials)
+///     extern "C" __global__ void bias_backward_partial_<f32|bf16|f16>(const T* dy, long long rows, int cols,
+///                                                                     long long rows_per_split, float* partials)
 ///     extern "C" __global__ void bias_backward_finalize(const float* partials, int splits, int cols, float* dbias)
 ///
 /// | function | grid | block | dynamic shared |
@@ -58,6 +58,9 @@ enum LinearKernels {
     extern "C" __global__ void add_bias_bf16(__nv_bfloat16* y, const __nv_bfloat16* bias, long long rows, int cols) {
         mk::add_bias(y, bias, rows, cols);
     }
+    extern "C" __global__ void add_bias_f16(mk::f16* y, const mk::f16* bias, long long rows, int cols) {
+        mk::add_bias(y, bias, rows, cols);
+    }
 
     extern "C" __global__ void __launch_bounds__(256) bias_backward_partial_f32(
         const float* dy, long long rows, int cols, long long rows_per_split, float* partials) {
@@ -66,6 +69,10 @@ enum LinearKernels {
     extern "C" __global__ void __launch_bounds__(256) bias_backward_partial_bf16(
         const __nv_bfloat16* dy, long long rows, int cols, long long rows_per_split, float* partials) {
         mk::column_partials<0>(dy, (const __nv_bfloat16*)nullptr, nullptr, nullptr, rows, cols, rows_per_split, partials, nullptr);
+    }
+    extern "C" __global__ void __launch_bounds__(256) bias_backward_partial_f16(
+        const mk::f16* dy, long long rows, int cols, long long rows_per_split, float* partials) {
+        mk::column_partials<0>(dy, (const mk::f16*)nullptr, nullptr, nullptr, rows, cols, rows_per_split, partials, nullptr);
     }
     extern "C" __global__ void bias_backward_finalize(const float* partials, int splits, int cols, float* dbias) {
         mk::column_partials_finalize(partials, splits, cols, dbias);

@@ -1,23 +1,23 @@
 /// Softmax cross-entropy over the rows of `logits [n, vocab]`, as CUDA C for NVRTC (conventions
-/// and launch vocabulary: ``KernelSources``). `T` is `float` (`_f32`) or `__nv_bfloat16`
-/// (`_bf16`); targets are int32 `[n]`, and `losses`, `lse`, `dloss` fp32 `[n]`. Every column
-/// counts (padded vocabulary entries included, as Megatron).
+/// and launch vocabulary: ``KernelSources``). `T` is `float` (`_f32`), `__nv_bfloat16`
+/// (`_bf16`) or `mk::f16` (`_f16`); targets are int32 `[n]`, and `losses`, `lse`, `dloss` fp32
+/// `[n]`. Every column counts (padded vocabulary entries included, as Megatron).
 ///
 ///     // losses[i] = lse_i − logits[i, t_i], lse_i = log Σ_j exp(logits[i, j]); lse may be nullptr
-///     extern "C" __global__ void cross_entropy_forward_<f32|bf16>(const T* logits, const int* targets,
-///                                                                 float* losses, float* lse,
-///                                                                 long long n, int vocab, int* error)
+///     extern "C" __global__ void cross_entropy_forward_<f32|bf16|f16>(const T* logits, const int* targets,
+///                                                                     float* losses, float* lse,
+///                                                                     long long n, int vocab, int* error)
 ///     // dlogits[i, :] = dloss[i]·(softmax(logits[i]) − onehot(t_i)); lse from the forward, or
 ///     // nullptr to recompute it; dlogits may alias logits
-///     extern "C" __global__ void cross_entropy_backward_<f32|bf16>(const T* logits, const int* targets,
-///                                                                  const float* dloss, const float* lse,
-///                                                                  T* dlogits, long long n, int vocab, int* error)
+///     extern "C" __global__ void cross_entropy_backward_<f32|bf16|f16>(const T* logits, const int* targets,
+///                                                                      const float* dloss, const float* lse,
+///                                                                      T* dlogits, long long n, int vocab, int* error)
 ///     // both in one launch ("fused classifier"): losses (and lse unless nullptr) and dlogits with
 ///     // the loss weights dloss (nullptr = 1); dlogits may alias logits, so the logits' storage is
 ///     // turned into their gradient in place and no fp32 copy of the logits is ever made
-///     extern "C" __global__ void cross_entropy_fused_<f32|bf16>(const T* logits, const int* targets,
-///                                                               const float* dloss, float* losses, float* lse,
-///                                                               T* dlogits, long long n, int vocab, int* error)
+///     extern "C" __global__ void cross_entropy_fused_<f32|bf16|f16>(const T* logits, const int* targets,
+///                                                                   const float* dloss, float* losses, float* lse,
+///                                                                   T* dlogits, long long n, int vocab, int* error)
 ///
 /// | function | grid | block | dynamic shared |
 /// | --- | --- | --- | --- |
@@ -225,6 +225,21 @@ enum LossKernels {
     extern "C" __global__ void __launch_bounds__(1024) cross_entropy_fused_bf16(
         const __nv_bfloat16* logits, const int* targets, const float* dloss, float* losses, float* lse,
         __nv_bfloat16* dlogits, long long n, int vocab, int* error) {
+        mk::cross_entropy_fused(logits, targets, dloss, losses, lse, dlogits, n, vocab, error);
+    }
+
+    extern "C" __global__ void __launch_bounds__(1024) cross_entropy_forward_f16(
+        const mk::f16* logits, const int* targets, float* losses, float* lse, long long n, int vocab, int* error) {
+        mk::cross_entropy_forward(logits, targets, losses, lse, n, vocab, error);
+    }
+    extern "C" __global__ void __launch_bounds__(1024) cross_entropy_backward_f16(
+        const mk::f16* logits, const int* targets, const float* dloss, const float* lse, mk::f16* dlogits,
+        long long n, int vocab, int* error) {
+        mk::cross_entropy_backward(logits, targets, dloss, lse, dlogits, n, vocab, error);
+    }
+    extern "C" __global__ void __launch_bounds__(1024) cross_entropy_fused_f16(
+        const mk::f16* logits, const int* targets, const float* dloss, float* losses, float* lse,
+        mk::f16* dlogits, long long n, int vocab, int* error) {
         mk::cross_entropy_fused(logits, targets, dloss, losses, lse, dlogits, n, vocab, error);
     }
 

@@ -1,28 +1,29 @@
 /// LayerNorm and RMSNorm over the rows of `[n, h]`, forward and backward, as CUDA C for NVRTC
-/// (conventions and launch vocabulary: ``KernelSources``). `T` is `float` (`_f32`) or
-/// `__nv_bfloat16` (`_bf16`): `x`, `y`, `dy`, `dx` and `weight`/`bias` (the compute copies) have
-/// type `T`; `mean`, `rstd` `[n]` and the weight/bias gradients are fp32.
+/// (conventions and launch vocabulary: ``KernelSources``). `T` is `float` (`_f32`),
+/// `__nv_bfloat16` (`_bf16`) or `mk::f16` (`_f16`): `x`, `y`, `dy`, `dx` and `weight`/`bias`
+/// (the compute copies) have type `T`; `mean`, `rstd` `[n]` and the weight/bias gradients are
+/// fp32.
 ///
 ///     // y = (x − mean)·rstd·weight + bias (bias may be nullptr); writes mean, rstd [n]
-///     extern "C" __global__ void layernorm_forward_<f32|bf16>(const T* x, const T* weight, const T* bias,
-///                                                             T* y, float* mean, float* rstd,
-///                                                             long long n, int h, float eps)
+///     extern "C" __global__ void layernorm_forward_<f32|bf16|f16>(const T* x, const T* weight, const T* bias,
+///                                                                 T* y, float* mean, float* rstd,
+///                                                                 long long n, int h, float eps)
 ///     // dx += rstd·(dy·w − mean(dy·w) − x̂·mean(dy·w·x̂))      (accumulates into dx)
-///     extern "C" __global__ void layernorm_backward_<f32|bf16>(const T* dy, const T* x, const T* weight,
-///                                                              const float* mean, const float* rstd,
-///                                                              T* dx, long long n, int h)
+///     extern "C" __global__ void layernorm_backward_<f32|bf16|f16>(const T* dy, const T* x, const T* weight,
+///                                                                  const float* mean, const float* rstd,
+///                                                                  T* dx, long long n, int h)
 ///     // per-split partial sums of dy·x̂ (→ dweight) and dy (→ dbias; partial_bias may be nullptr)
-///     extern "C" __global__ void layernorm_backward_weight_partial_<f32|bf16>(
+///     extern "C" __global__ void layernorm_backward_weight_partial_<f32|bf16|f16>(
 ///         const T* dy, const T* x, const float* mean, const float* rstd, long long n, int h,
 ///         long long rows_per_split, float* partial_weight, float* partial_bias)
 ///     // y = x·rstd·weight, rstd = 1/sqrt(mean(x²) + eps); writes rstd [n]
-///     extern "C" __global__ void rmsnorm_forward_<f32|bf16>(const T* x, const T* weight, T* y, float* rstd,
-///                                                           long long n, int h, float eps)
+///     extern "C" __global__ void rmsnorm_forward_<f32|bf16|f16>(const T* x, const T* weight, T* y, float* rstd,
+///                                                               long long n, int h, float eps)
 ///     // dx += rstd·(dy·w − x·rstd·mean(dy·w·x·rstd))           (accumulates into dx)
-///     extern "C" __global__ void rmsnorm_backward_<f32|bf16>(const T* dy, const T* x, const T* weight,
-///                                                            const float* rstd, T* dx, long long n, int h)
+///     extern "C" __global__ void rmsnorm_backward_<f32|bf16|f16>(const T* dy, const T* x, const T* weight,
+///                                                                const float* rstd, T* dx, long long n, int h)
 ///     // per-split partial sums of dy·x·rstd (→ dweight)
-///     extern "C" __global__ void rmsnorm_backward_weight_partial_<f32|bf16>(
+///     extern "C" __global__ void rmsnorm_backward_weight_partial_<f32|bf16|f16>(
 ///         const T* dy, const T* x, const float* rstd, long long n, int h,
 ///         long long rows_per_split, float* partial_weight)
 ///     // out[c] += Σ_s partials[s·h + c]  (dweight, and dbias with the bias partials)
@@ -333,6 +334,36 @@ enum NormalizationKernels {
     }
     extern "C" __global__ void __launch_bounds__(256) rmsnorm_backward_weight_partial_bf16(
         const __nv_bfloat16* dy, const __nv_bfloat16* x, const float* rstd, long long n, int h,
+        long long rows_per_split, float* partial_weight) {
+        mk::column_partials<2>(dy, x, (const float*)nullptr, rstd, n, h, rows_per_split, partial_weight, nullptr);
+    }
+
+    extern "C" __global__ void __launch_bounds__(1024) layernorm_forward_f16(
+        const mk::f16* x, const mk::f16* weight, const mk::f16* bias, mk::f16* y,
+        float* mean, float* rstd, long long n, int h, float eps) {
+        mk::layernorm_forward(x, weight, bias, y, mean, rstd, n, h, eps);
+    }
+    extern "C" __global__ void __launch_bounds__(1024) layernorm_backward_f16(
+        const mk::f16* dy, const mk::f16* x, const mk::f16* weight, const float* mean,
+        const float* rstd, mk::f16* dx, long long n, int h) {
+        mk::layernorm_backward(dy, x, weight, mean, rstd, dx, n, h);
+    }
+    extern "C" __global__ void __launch_bounds__(256) layernorm_backward_weight_partial_f16(
+        const mk::f16* dy, const mk::f16* x, const float* mean, const float* rstd, long long n, int h,
+        long long rows_per_split, float* partial_weight, float* partial_bias) {
+        mk::column_partials<1>(dy, x, mean, rstd, n, h, rows_per_split, partial_weight, partial_bias);
+    }
+    extern "C" __global__ void __launch_bounds__(1024) rmsnorm_forward_f16(
+        const mk::f16* x, const mk::f16* weight, mk::f16* y, float* rstd, long long n, int h, float eps) {
+        mk::rmsnorm_forward(x, weight, y, rstd, n, h, eps);
+    }
+    extern "C" __global__ void __launch_bounds__(1024) rmsnorm_backward_f16(
+        const mk::f16* dy, const mk::f16* x, const mk::f16* weight, const float* rstd,
+        mk::f16* dx, long long n, int h) {
+        mk::rmsnorm_backward(dy, x, weight, rstd, dx, n, h);
+    }
+    extern "C" __global__ void __launch_bounds__(256) rmsnorm_backward_weight_partial_f16(
+        const mk::f16* dy, const mk::f16* x, const float* rstd, long long n, int h,
         long long rows_per_split, float* partial_weight) {
         mk::column_partials<2>(dy, x, (const float*)nullptr, rstd, n, h, rows_per_split, partial_weight, nullptr);
     }

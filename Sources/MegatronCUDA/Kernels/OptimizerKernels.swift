@@ -6,7 +6,7 @@
 ///     extern "C" __global__ void adamw_f32(float* params, const float* grads, float* m, float* v, long long n,
 ///                                          float beta1, float beta2, float eps,
 ///                                          float step_size, float bc2_sqrt, float decay,
-///                                          __nv_bfloat16* params_bf16, unsigned short* params_f16)
+///                                          __nv_bfloat16* params_bf16, mk::f16* params_f16)
 ///
 /// | function | grid | block | dynamic shared |
 /// | --- | --- | --- | --- |
@@ -20,7 +20,7 @@
 ///
 /// The host computes the per-step scalars in Swift `Float` exactly as `CPUBackend.adamW`:
 /// `step_size = lr / (1 − pow(beta1, Float(step)))`, `bc2_sqrt = (1 − pow(beta2, Float(step))).squareRoot()`,
-/// `decay = 1 − lr · weightDecay`. `params_bf16` (bf16 compute copy) and `params_f16` (fp16 bits)
+/// `decay = 1 − lr · weightDecay`. `params_bf16` (bf16 compute copy) and `params_f16` (fp16 copy)
 /// are optional (nullptr = none): when given, `p'` is also written there, rounded to nearest even.
 /// Vector path (8 elements per thread step, 128-bit accesses) when every non-null pointer is
 /// 16-byte aligned; the tail and unaligned ranges run scalar.
@@ -78,7 +78,7 @@ enum OptimizerKernels {
     extern "C" __global__ void adamw_f32(float* params, const float* grads, float* m, float* v, long long n,
                                          float beta1, float beta2, float eps,
                                          float step_size, float bc2_sqrt, float decay,
-                                         __nv_bfloat16* params_bf16, unsigned short* params_f16) {
+                                         __nv_bfloat16* params_bf16, mk::f16* params_f16) {
         mk::AdamW opt;
         opt.beta1 = beta1;
         opt.beta2 = beta2;
@@ -88,7 +88,7 @@ enum OptimizerKernels {
         opt.step_size = step_size;
         opt.bc2_sqrt = bc2_sqrt;
         opt.decay = decay;
-        mk::adamw(params, grads, m, v, n, opt, params_bf16, reinterpret_cast<mk::f16*>(params_f16));
+        mk::adamw(params, grads, m, v, n, opt, params_bf16, params_f16);
     }
 
     """#

@@ -2,7 +2,7 @@ import Foundation
 import MegatronTensor
 
 extension BackendCheck {
-    /// Runs every check with activations in `dtype` (fp32 or bf16); parameter gradients, norm
+    /// Runs every check with activations in `dtype` (fp32, bf16 or fp16); parameter gradients, norm
     /// statistics and losses stay fp32 as in training.
     /// `quick` keeps only the small, odd shapes (for tests on a slow machine); `full` adds the
     /// training-sized ones and attention up to s = 4096.

@@ -43,7 +43,7 @@ extension CUDABackend {
         args.append(try int32(ng, "ng", op))
         args.append(try int32(d, "d", op))
         _ = try int32(width, "row width", op)
-        try launch("attention_layout", "\(function)_\(sfx)", rowTiled: tokens, width: width, args)
+        try launch("attention_layout", "\(function)_\(sfx)", flat: tokens * width, args)
     }
 
     public func rope(_ x: Tensor, base: Float, inverse: Bool) throws {

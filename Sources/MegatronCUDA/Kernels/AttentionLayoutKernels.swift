@@ -17,7 +17,7 @@
 ///
 /// | function | grid | block | dynamic shared |
 /// | --- | --- | --- | --- |
-/// | `split_qkv_*`, `merge_qkv_*` | row-tiled over `[tokens, (nq + 2·ng)·d]`: `(⌈units / bx⌉, min(⌈tokens / by⌉, 65535))`, `units = ⌈(nq + 2·ng)·d / 8⌉` | `(bx, by)`, `bx = min(256, roundUp(units, 32))`, `by = 256 / bx` | 0 |
+/// | `split_qkv_*`, `merge_qkv_*` | flat over the `tokens·(nq + 2·ng)·d` elements: `clamp(⌈n / 2048⌉, 1, 16·SMs)` | 256 | 0 |
 /// | `rope_*` | `(gx, min(s, 65535))`, `gx = clamp(⌈rows_per_position·⌈d/16⌉ / 256⌉, 1, 65535)` | 256 (any multiple of 32 ≤ 1024) | `d · 4` bytes |
 ///
 /// Split/merge are pure copies (bit-exact); the vector path (8 elements per thread) needs
@@ -35,29 +35,30 @@ enum AttentionLayoutKernels {
 
     // ---- split / merge --------------------------------------------------------------------------
 
+    // One flat grid-stride loop over every W-element unit of the fused [tokens, width] tensor
+    // (a 2-D launch left most threads of the second column block idle at GPT-2's width).
     template <bool SPLIT, int W, typename T>
     __device__ __forceinline__ void move_qkv_impl(T* fused, T* q, T* k, T* v, i64 tokens, int nq, int ng, int d) {
         const int per_group = nq / ng;
         const int group_width = (per_group + 2) * d;
         const int width = ng * group_width;
         const int units = width / W;
-        const i64 row_stride = (i64)gridDim.y * blockDim.y;
-        for (i64 t = (i64)blockIdx.y * blockDim.y + threadIdx.y; t < tokens; t += row_stride) {
-            for (int u = blockIdx.x * blockDim.x + threadIdx.x; u < units; u += gridDim.x * blockDim.x) {
-                const int e = u * W;                 // element within the fused row
-                const int g = e / group_width;
-                const int within = e - g * group_width;
-                const int head = within / d;         // 0..<per_group: query, per_group: key, +1: value
-                const int col = within - head * d;   // a unit never straddles heads (d % W == 0)
-                T* other;
-                if (head < per_group) other = q + ((t * nq + (i64)g * per_group + head) * d + col);
-                else if (head == per_group) other = k + ((t * ng + g) * d + col);
-                else other = v + ((t * ng + g) * d + col);
-                T* f = fused + (t * width + e);
-                float val[W];
-                if constexpr (SPLIT) { load_w<W>(f, val); store_w<W>(other, val); }
-                else { load_w<W>(other, val); store_w<W>(f, val); }
-            }
+        const i64 total = tokens * units;
+        for (i64 x = (i64)blockIdx.x * blockDim.x + threadIdx.x; x < total; x += (i64)gridDim.x * blockDim.x) {
+            const i64 t = x / units;
+            const int e = (int)(x - t * units) * W;  // element within the fused row
+            const int g = e / group_width;
+            const int within = e - g * group_width;
+            const int head = within / d;             // 0..<per_group: query, per_group: key, +1: value
+            const int col = within - head * d;       // a unit never straddles heads (d % W == 0)
+            T* other;
+            if (head < per_group) other = q + ((t * nq + (i64)g * per_group + head) * d + col);
+            else if (head == per_group) other = k + ((t * ng + g) * d + col);
+            else other = v + ((t * ng + g) * d + col);
+            T* f = fused + (t * width + e);
+            float val[W];
+            if constexpr (SPLIT) { load_w<W>(f, val); store_w<W>(other, val); }
+            else { load_w<W>(other, val); store_w<W>(f, val); }
         }
     }
 

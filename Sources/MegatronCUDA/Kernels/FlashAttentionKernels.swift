@@ -70,13 +70,13 @@ import MegatronTensor
 ///
 /// | function | grid | block | dynamic shared bytes |
 /// | --- | --- | --- | --- |
-/// | `flash_attn_bwd_preprocess_<f32\|bf16\|f16>` | ⌈s·b·nq / 8⌉ | 256 | 0 |
+/// | `flash_attn_bwd_preprocess_<f32\|bf16\|f16>` | ⌈s·b·nq / (8·rows per warp)⌉, rows per warp `32/(d/8)` when d/8 is a power of two ≤ 32, else 1 (grid-stride) | 256 | 0 |
 /// | `flash_attn_bwd_<bf16\|f16>_d64[_dropout]` (tensor cores, Bc 128, Br 64) | (b·ng, ⌈s/128⌉) | 256 | 93 184 |
 /// | `flash_attn_bwd_<bf16\|f16>_d128[_dropout]` (tensor cores, Bc 128, Br 64) | (b·ng, ⌈s/128⌉) | 256 | 158 720 |
 /// | `flash_attn_bwd_f32_d64` (fp32 FMA, Bc = Br = 32) | (b·ng, ⌈s/32⌉) | 128 | 41 984 |
 /// | `flash_attn_bwd_f32_d128` | (b·ng, ⌈s/32⌉) | 128 | 74 752 |
 /// | `flash_attn_bwd_<f32\|bf16\|f16>_generic` (any d ≤ 256; 16-bit types: d ∉ {64, 128}) | (b·ng, ⌈s/32⌉) | 128 | 140 288 |
-/// | `flash_attn_bwd_convert_dq_<f32\|bf16\|f16>` | min(⌈n/256⌉, 1 048 576) (grid-stride) | 256 | 0 |
+/// | `flash_attn_bwd_convert_dq_<f32\|bf16\|f16>` | min(⌈n/2048⌉, 1 048 576) (grid-stride, 8 per thread) | 256 | 0 |
 ///
 /// Each backward block owns one key/value tile of one (batch, query group) and loops over all
 /// nq/ng query heads of the group and every query tile at or below the diagonal, recomputing
@@ -160,8 +160,12 @@ enum FlashAttentionKernels {
 
     /// `flash_attn_bwd_preprocess_*` (writes `delta`, zeroes `dq_accum`).
     static func backwardPreprocess(_ element: Element, s: Int, b: Int, nq: Int, d: Int) -> Launch {
-        Launch(function: "flash_attn_bwd_preprocess_\(element.rawValue)",
-               gridX: (s * b * nq + 7) / 8, gridY: 1, block: 256, sharedBytes: 0)
+        // Rows per warp: 32 / (d/8) on the vector path, else 1; 8 warps per block.
+        let lanes = d / 8
+        let perWarp = d % 8 == 0 && lanes <= 32 && lanes & (lanes - 1) == 0 ? 32 / lanes : 1
+        let perBlock = 8 * perWarp
+        return Launch(function: "flash_attn_bwd_preprocess_\(element.rawValue)",
+                      gridX: max(1, min((s * b * nq + perBlock - 1) / perBlock, 1 << 20)), gridY: 1, block: 256, sharedBytes: 0)
     }
 
     /// `flash_attn_bwd_*` (dK, dV and the dQ accumulation).
@@ -180,7 +184,7 @@ enum FlashAttentionKernels {
     /// `flash_attn_bwd_convert_dq_*` over `count = s·b·nq·d` elements.
     static func convertDQ(_ element: Element, count: Int) -> Launch {
         Launch(function: "flash_attn_bwd_convert_dq_\(element.rawValue)",
-               gridX: max(1, min((count + 255) / 256, 1 << 20)), gridY: 1, block: 256, sharedBytes: 0)
+               gridX: max(1, min((count + 2047) / 2048, 1 << 20)), gridY: 1, block: 256, sharedBytes: 0)
     }
 
     static let source: String = KernelSources.prelude + """
@@ -489,36 +493,68 @@ __device__ __forceinline__ void fa_bwd_simple(
     }
 }
 
-// D_i = rowsum(dO_i * O_i) in fp32, and zeroes the fp32 dQ accumulator. One warp per row.
+// D_i = rowsum(dO_i * O_i) in fp32, and zeroes the fp32 dQ accumulator. Vector path (d/8 a power
+// of two ≤ 32, 16-byte aligned rows): d/8 lanes per row, 8 elements each with 128-bit loads, and
+// a shuffle reduction within each lane group; otherwise one warp per row, scalar. Grid-stride
+// over rows in whole warps, so every lane reaches every shuffle.
 template <typename T>
 __device__ __forceinline__ void fa_bwd_preprocess(
     const T* __restrict__ dout, const T* __restrict__ out, float* __restrict__ delta, float* __restrict__ dq_acc,
     int s, int b, int nq, int d)
 {
     const long long rows = (long long)s * b * nq;
-    const long long row = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     const int lane = threadIdx.x & 31;
-    if (row >= rows) return;
-    const T* po = out + row * d;
-    const T* pd = dout + row * d;
-    float* pq = dq_acc + row * d;
-    float acc = 0.f;
-    for (int e = lane; e < d; e += 32) {
-        acc = fmaf(fa_load(pd + e), fa_load(po + e), acc);
-        pq[e] = 0.f;
-    }
+    const long long warp = ((long long)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    const long long warps = ((long long)gridDim.x * blockDim.x) >> 5;
+    const int lanes = d >> 3;
+    const bool vec = (d & 7) == 0 && lanes <= 32 && (lanes & (lanes - 1)) == 0
+        && mk::aligned16(dout) && mk::aligned16(out) && mk::aligned16(dq_acc);
+    const int group = vec ? lanes : 32;           // lanes per row
+    const int per_warp = 32 / group;              // rows per warp
+    for (long long first = warp * per_warp; first < rows; first += warps * per_warp) {
+        const long long row = first + lane / group;
+        const int sub = lane % group;
+        float acc = 0.f;
+        if (row < rows) {
+            const T* po = out + row * d;
+            const T* pd = dout + row * d;
+            float* pq = dq_acc + row * d;
+            if (vec) {
+                float o[8], g[8];
+                mk::load8(po + sub * 8, o);
+                mk::load8(pd + sub * 8, g);
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-    if (lane == 0) {
-        const long long h = row % nq, t = row / nq, bb = t % b, i = t / b;
-        delta[(bb * nq + h) * s + i] = acc;
+                for (int k = 0; k < 8; ++k) acc = fmaf(g[k], o[k], acc);
+                const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
+                reinterpret_cast<float4*>(pq + sub * 8)[0] = zero;
+                reinterpret_cast<float4*>(pq + sub * 8)[1] = zero;
+            } else {
+                for (int e = sub; e < d; e += 32) {
+                    acc = fmaf(fa_load(pd + e), fa_load(po + e), acc);
+                    pq[e] = 0.f;
+                }
+            }
+        }
+        for (int o = group >> 1; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+        if (row < rows && sub == 0) {
+            const long long h = row % nq, t = row / nq, bb = t % b, i = t / b;
+            delta[(bb * nq + h) * s + i] = acc;
+        }
     }
 }
 
+// dst = src rounded to T; 8 elements per thread with 128-bit accesses when both are 16-byte aligned.
 template <typename T>
 __device__ __forceinline__ void fa_convert(const float* __restrict__ src, T* __restrict__ dst, long long n) {
-    for (long long x = (long long)blockIdx.x * blockDim.x + threadIdx.x; x < n; x += (long long)gridDim.x * blockDim.x)
-        fa_store(dst + x, src[x]);
+    const long long start = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    const long long units = (mk::aligned16(src) && mk::aligned16(dst)) ? n / 8 : 0;
+    for (long long u = start; u < units; u += stride) {
+        float v[8];
+        mk::load8(src + u * 8, v);
+        mk::store8(dst + u * 8, v);
+    }
+    for (long long x = units * 8 + start; x < n; x += stride) fa_store(dst + x, src[x]);
 }
 
 // ---------------------------------------------------------------------------------------------

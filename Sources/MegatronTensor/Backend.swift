@@ -70,10 +70,6 @@ public protocol Backend: AnyObject, Sendable {
         _ dy: Tensor, weight: Tensor, preActivation: Tensor, into dpre: Tensor, approximate: Bool
     ) throws
 
-    /// `dweight += dyᵀ · x` and, when given, `dbias += Σ_rows dy`: dy `[T, out]`, x `[T, in]`,
-    /// dweight `[out, in]` and dbias `[out]` (fp32 gradients).
-    func linearWeightGradient(_ dy: Tensor, input x: Tensor, dweight: Tensor, dbias: Tensor?) throws
-
     // MARK: embedding
 
     /// `out[i, :] = table[ids[i], :]`; ids int32 `[n]` (any shape), table `[V, h]`, out `[n, h]`.
@@ -196,16 +192,6 @@ extension Backend {
     public func crossEntropyFused(_ logits: Tensor, targets: Tensor, weights: Tensor, losses: Tensor) throws {
         try crossEntropy(logits, targets: targets, losses: losses)
         try crossEntropyBackward(logits, targets: targets, dloss: weights, into: logits)
-    }
-
-    public func linearWeightGradient(_ dy: Tensor, input x: Tensor, dweight: Tensor, dbias: Tensor?) throws {
-        try composedLinearWeightGradient(dy, input: x, dweight: dweight, dbias: dbias)
-    }
-
-    /// ``linearWeightGradient(_:input:dweight:dbias:)`` as a GEMM and a column sum.
-    public func composedLinearWeightGradient(_ dy: Tensor, input x: Tensor, dweight: Tensor, dbias: Tensor?) throws {
-        try gemm(dy, x, into: dweight, transposeA: true, transposeB: false, alpha: 1, beta: 1)
-        if let dbias { try biasBackward(dy, into: dbias) }
     }
 
     /// ``linear(_:weight:bias:into:)`` as a GEMM and a bias add (the reference; fused backends

@@ -56,7 +56,8 @@ public struct Linear: Sendable {
     private func accumulateParameterGradients(_ dy: Tensor, input x: Tensor, _ store: ParameterStore) throws -> Tensor {
         let b = store.backend
         let dy2 = try dy.reshaped([dy.shape.leading, outFeatures])
-        try b.linearWeightGradient(dy2, input: x, dweight: store.grad(weight), dbias: bias.map(store.grad))
+        try b.gemm(dy2, x, into: store.grad(weight), transposeA: true, transposeB: false, alpha: 1, beta: 1)
+        if let bias { try b.biasBackward(dy2, into: store.grad(bias)) }
         return dy2
     }
 }

@@ -60,28 +60,6 @@ extension CUDABackend {
                    epilogue: .dgelu(aux: DevicePointer(preActivation.address)), op)
     }
 
-    /// The bias gradient comes out of the weight-gradient GEMM's epilogue (cuBLASLt `BGRADB`,
-    /// which writes rather than accumulates: into a scratch vector that is then added). Where
-    /// cuBLASLt offers no such algorithm the column-sum kernel runs instead, from then on.
-    public func linearWeightGradient(_ dy: Tensor, input x: Tensor, dweight: Tensor, dbias: Tensor?) throws {
-        let op = "linearWeightGradient"
-        guard let dbias, dy.dtype != .fp32, !biasGradientEpilogueUnavailable.withLock({ $0 }) else {
-            return try composedLinearWeightGradient(dy, input: x, dweight: dweight, dbias: dbias)
-        }
-        try expectCount(dbias, dy.shape.last, op)
-        try expect(dbias, .fp32, op)
-        let partial = try empty([dy.shape.last], dtype: .fp32)
-        do {
-            try matmul(dy, x, into: dweight, transposeA: true, transposeB: false, alpha: 1, beta: 1,
-                       epilogue: .biasGradientFromA(DevicePointer(partial.address)), op)
-        } catch let error as CUDAError {
-            guard case .cublas = error else { throw error }
-            biasGradientEpilogueUnavailable.withLock { $0 = true }
-            return try composedLinearWeightGradient(dy, input: x, dweight: dweight, dbias: dbias)
-        }
-        try axpy(1, partial, dbias)
-    }
-
     /// `c = alpha · op(a) · op(b) + beta · c` and `epilogue` through cuBLASLt, shapes checked.
     private func matmul(
         _ a: Tensor, _ b: Tensor, into c: Tensor, transposeA: Bool, transposeB: Bool, alpha: Float, beta: Float,

@@ -23,8 +23,6 @@ public final class CUDABackend: Backend {
     public let profiler: KernelProfiler
     private let sources: [String: String]
     private let functions = Mutex<[String: CUDAFunction]>([:])
-    /// Set once cuBLASLt turned down a bias-gradient (`BGRADB`) epilogue.
-    let biasGradientEpilogueUnavailable = Mutex(false)
     /// Functions whose dynamic shared memory limit has been raised.
     private let sharedConfigured = Mutex<Set<String>>([])
 

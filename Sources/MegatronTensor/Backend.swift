@@ -92,6 +92,15 @@ public protocol Backend: AnyObject, Sendable {
     ) throws
     /// RMSNorm: `y = x · rstd · weight`, rstd = 1/sqrt(mean(x²) + ε); saves `rstd` `[n]`.
     func rmsNorm(_ x: Tensor, weight: Tensor, epsilon: Float, into y: Tensor, rstd: Tensor) throws
+    /// `x += residual` in place (x then holds the residual stream's next value), then
+    /// ``layerNorm(_:weight:bias:epsilon:into:mean:rstd:)`` of the sum: the residual add fused
+    /// with the norm after it.
+    func residualLayerNorm(
+        _ x: Tensor, residual: Tensor, weight: Tensor, bias: Tensor?, epsilon: Float,
+        into y: Tensor, mean: Tensor, rstd: Tensor
+    ) throws
+    /// `x += residual` in place, then ``rmsNorm(_:weight:epsilon:into:rstd:)`` of the sum.
+    func residualRMSNorm(_ x: Tensor, residual: Tensor, weight: Tensor, epsilon: Float, into y: Tensor, rstd: Tensor) throws
     /// Accumulates into `dx` and `dweight`.
     func rmsNormBackward(_ dy: Tensor, x: Tensor, weight: Tensor, rstd: Tensor, dx: Tensor, dweight: Tensor) throws
 
@@ -187,6 +196,19 @@ extension Backend {
         _ dy: Tensor, weight: Tensor, preActivation: Tensor, into dpre: Tensor, approximate: Bool
     ) throws {
         try composedLinearInputGradientThroughGeLU(dy, weight: weight, preActivation: preActivation, into: dpre, approximate: approximate)
+    }
+
+    public func residualLayerNorm(
+        _ x: Tensor, residual: Tensor, weight: Tensor, bias: Tensor?, epsilon: Float,
+        into y: Tensor, mean: Tensor, rstd: Tensor
+    ) throws {
+        try add(x, residual, into: x)
+        try layerNorm(x, weight: weight, bias: bias, epsilon: epsilon, into: y, mean: mean, rstd: rstd)
+    }
+
+    public func residualRMSNorm(_ x: Tensor, residual: Tensor, weight: Tensor, epsilon: Float, into y: Tensor, rstd: Tensor) throws {
+        try add(x, residual, into: x)
+        try rmsNorm(x, weight: weight, epsilon: epsilon, into: y, rstd: rstd)
     }
 
     public func crossEntropyFused(_ logits: Tensor, targets: Tensor, weights: Tensor, losses: Tensor) throws {

@@ -26,6 +26,12 @@ public struct Norm: Sendable {
     }
 
     public func forward(_ x: Tensor, _ store: ParameterStore) throws -> (Tensor, Saved) {
+        try forward(x, adding: nil, store)
+    }
+
+    /// `x += residual` (in place, fused with the norm where the backend can), then the norm of
+    /// the sum: x `[.., h]` becomes the residual stream's next value.
+    public func forward(_ x: Tensor, adding residual: Tensor?, _ store: ParameterStore) throws -> (Tensor, Saved) {
         let b = store.backend
         let rows = x.shape.leading
         let y = try b.empty(x.shape, dtype: x.dtype)
@@ -33,15 +39,24 @@ public struct Norm: Sendable {
         switch kind {
         case .layerNorm:
             let mean = try b.empty([rows], dtype: .fp32)
-            try b.layerNorm(x, weight: store.compute(weight), bias: bias.map(store.compute), epsilon: epsilon, into: y, mean: mean, rstd: rstd)
+            let (w, bb) = (store.compute(weight), bias.map(store.compute))
+            if let residual {
+                try b.residualLayerNorm(x, residual: residual, weight: w, bias: bb, epsilon: epsilon, into: y, mean: mean, rstd: rstd)
+            } else {
+                try b.layerNorm(x, weight: w, bias: bb, epsilon: epsilon, into: y, mean: mean, rstd: rstd)
+            }
             return (y, Saved(mean: mean, rstd: rstd))
         case .rmsNorm:
-            try b.rmsNorm(x, weight: store.compute(weight), epsilon: epsilon, into: y, rstd: rstd)
+            let w = store.compute(weight)
+            if let residual {
+                try b.residualRMSNorm(x, residual: residual, weight: w, epsilon: epsilon, into: y, rstd: rstd)
+            } else {
+                try b.rmsNorm(x, weight: w, epsilon: epsilon, into: y, rstd: rstd)
+            }
             return (y, Saved(mean: nil, rstd: rstd))
         }
     }
 
-    /// Accumulates the input gradient into `dx` and the parameter gradients into the store.
     public func backward(_ dy: Tensor, input x: Tensor, _ saved: Saved, accumulateInto dx: Tensor, _ store: ParameterStore) throws {
         let b = store.backend
         if let mean = saved.mean {

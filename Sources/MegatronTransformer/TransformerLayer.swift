@@ -54,9 +54,9 @@ public struct TransformerLayer: Sendable {
         let (n1, s1) = try inputLayernorm.forward(x, store)
         let (attn, sa) = try selfAttention.forward(n1, &rng, store)
         let (attnDropped, o1) = try hiddenDropout.forward(attn, &rng, b)
-        let residual = try b.empty(x.shape, dtype: x.dtype)
-        try b.add(x, attnDropped, into: residual)
-        let (n2, s2) = try preMLPLayernorm.forward(residual, store)
+        // residual = x + attnDropped, formed in attnDropped's buffer by the fused add + norm.
+        let residual = attnDropped
+        let (n2, s2) = try preMLPLayernorm.forward(residual, adding: x, store)
         let (m, sm) = try mlp.forward(n2, store)
         let (mDropped, o2) = try hiddenDropout.forward(m, &rng, b)
         let out = try b.empty(x.shape, dtype: x.dtype)

@@ -12,13 +12,32 @@ extension CUDABackend {
         _ x: Tensor, weight: Tensor, bias: Tensor?, epsilon: Float,
         into y: Tensor, mean: Tensor, rstd: Tensor
     ) throws {
-        let op = "layerNorm"
+        try layerNorm(x, residual: nil, weight: weight, bias: bias, epsilon: epsilon, into: y, mean: mean, rstd: rstd, "layerNorm")
+    }
+
+    /// One launch: the kernel adds the residual to each row before taking its statistics.
+    public func residualLayerNorm(
+        _ x: Tensor, residual: Tensor, weight: Tensor, bias: Tensor?, epsilon: Float,
+        into y: Tensor, mean: Tensor, rstd: Tensor
+    ) throws {
+        try layerNorm(x, residual: residual, weight: weight, bias: bias, epsilon: epsilon, into: y, mean: mean, rstd: rstd,
+                      "residualLayerNorm")
+    }
+
+    private func layerNorm(
+        _ x: Tensor, residual: Tensor?, weight: Tensor, bias: Tensor?, epsilon: Float,
+        into y: Tensor, mean: Tensor, rstd: Tensor, _ op: String
+    ) throws {
         let (n, h) = try normLayout(x, weight: weight, op)
         try expectCount(y, x.count, op)
         var tensors = [x, weight, y]
         if let bias {
             try expectCount(bias, h, op)
             tensors.append(bias)
+        }
+        if let residual {
+            try expectCount(residual, x.count, op)
+            tensors.append(residual)
         }
         let sfx = try computeSuffix(tensors, op)
         for t in [mean, rstd] {
@@ -27,6 +46,7 @@ extension CUDABackend {
         }
         var args = KernelArguments()
         args.append(x)
+        if let residual { args.append(residual) } else { args.append(UInt64(0)) }
         args.append(weight)
         if let bias { args.append(bias) } else { args.append(UInt64(0)) }
         args.append(y)
@@ -93,14 +113,30 @@ extension CUDABackend {
     }
 
     public func rmsNorm(_ x: Tensor, weight: Tensor, epsilon: Float, into y: Tensor, rstd: Tensor) throws {
-        let op = "rmsNorm"
+        try rmsNorm(x, residual: nil, weight: weight, epsilon: epsilon, into: y, rstd: rstd, "rmsNorm")
+    }
+
+    /// One launch: the kernel adds the residual to each row before taking its statistics.
+    public func residualRMSNorm(_ x: Tensor, residual: Tensor, weight: Tensor, epsilon: Float, into y: Tensor, rstd: Tensor) throws {
+        try rmsNorm(x, residual: residual, weight: weight, epsilon: epsilon, into: y, rstd: rstd, "residualRMSNorm")
+    }
+
+    private func rmsNorm(
+        _ x: Tensor, residual: Tensor?, weight: Tensor, epsilon: Float, into y: Tensor, rstd: Tensor, _ op: String
+    ) throws {
         let (n, h) = try normLayout(x, weight: weight, op)
         try expectCount(y, x.count, op)
-        let sfx = try computeSuffix([x, weight, y], op)
+        var tensors = [x, weight, y]
+        if let residual {
+            try expectCount(residual, x.count, op)
+            tensors.append(residual)
+        }
+        let sfx = try computeSuffix(tensors, op)
         try expect(rstd, .fp32, op)
         try expectCount(rstd, n, op)
         var args = KernelArguments()
         args.append(x)
+        if let residual { args.append(residual) } else { args.append(UInt64(0)) }
         args.append(weight)
         args.append(y)
         args.append(rstd)

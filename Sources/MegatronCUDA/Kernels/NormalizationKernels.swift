@@ -4,8 +4,10 @@
 /// (the compute copies) have type `T`; `mean`, `rstd` `[n]` and the weight/bias gradients are
 /// fp32.
 ///
-///     // y = (x − mean)·rstd·weight + bias (bias may be nullptr); writes mean, rstd [n]
-///     extern "C" __global__ void layernorm_forward_<f32|bf16|f16>(const T* x, const T* weight, const T* bias,
+///     // with residual (else nullptr): x += residual first, in place (the residual add fused
+///     // with the norm after it); then y = (x − mean)·rstd·weight + bias (bias may be nullptr);
+///     // writes mean, rstd [n]
+///     extern "C" __global__ void layernorm_forward_<f32|bf16|f16>(T* x, const T* residual, const T* weight, const T* bias,
 ///                                                                 T* y, float* mean, float* rstd,
 ///                                                                 long long n, int h, float eps)
 ///     // dx += rstd·(dy·w − mean(dy·w) − x̂·mean(dy·w·x̂))      (accumulates into dx)
@@ -16,8 +18,9 @@
 ///     extern "C" __global__ void layernorm_backward_weight_partial_<f32|bf16|f16>(
 ///         const T* dy, const T* x, const float* mean, const float* rstd, long long n, int h,
 ///         long long rows_per_split, float* partial_weight, float* partial_bias)
+///     // x += residual first when residual is not nullptr (as LayerNorm); then
 ///     // y = x·rstd·weight, rstd = 1/sqrt(mean(x²) + eps); writes rstd [n]
-///     extern "C" __global__ void rmsnorm_forward_<f32|bf16|f16>(const T* x, const T* weight, T* y, float* rstd,
+///     extern "C" __global__ void rmsnorm_forward_<f32|bf16|f16>(T* x, const T* residual, const T* weight, T* y, float* rstd,
 ///                                                               long long n, int h, float eps)
 ///     // dx += rstd·(dy·w − x·rstd·mean(dy·w·x·rstd))           (accumulates into dx)
 ///     extern "C" __global__ void rmsnorm_backward_<f32|bf16|f16>(const T* dy, const T* x, const T* weight,
@@ -63,20 +66,32 @@ enum NormalizationKernels {
 
     // ---- LayerNorm ------------------------------------------------------------------------------
 
+    // The fused residual add: x += residual, rounded to T and written back, so the statistics and
+    // the later passes (which reread x, each thread its own units) see exactly the stored sum.
     template <int W, typename T>
-    __device__ __forceinline__ void layernorm_forward_impl(const T* x, const T* weight, const T* bias, T* y,
+    __device__ __forceinline__ void add_residual(T* x, const T* residual, float (&v)[W]) {
+        float a[W];
+        load_w<W>(residual, a);
+    #pragma unroll
+        for (int k = 0; k < W; ++k) v[k] = to_float(from_float<T>(v[k] + a[k]));
+        store_w<W>(x, v);
+    }
+
+    template <int W, typename T>
+    __device__ __forceinline__ void layernorm_forward_impl(T* x, const T* residual, const T* weight, const T* bias, T* y,
                                                            float* mean, float* rstd, i64 n, int h, float eps) {
         __shared__ float red[32];
         const int units = h / W;
         MK_FOR_ROW_BATCHES(n) {
             const i64 r = mk_base + threadIdx.y;
             const bool active = r < n;
-            const T* xr = x + (active ? r : 0) * h;
+            T* xr = x + (active ? r : 0) * h;
             float sum[1] = {0.f};
             if (active) {
                 for (int u = threadIdx.x; u < units; u += blockDim.x) {
                     float v[W];
                     load_w<W>(xr + u * W, v);
+                    if (residual != nullptr) add_residual<W>(xr + u * W, residual + r * h + u * W, v);
     #pragma unroll
                     for (int k = 0; k < W; ++k) sum[0] += v[k];
                 }
@@ -161,12 +176,12 @@ enum NormalizationKernels {
     }
 
     template <typename T>
-    __device__ __forceinline__ void layernorm_forward(const T* x, const T* weight, const T* bias, T* y,
+    __device__ __forceinline__ void layernorm_forward(T* x, const T* residual, const T* weight, const T* bias, T* y,
                                                       float* mean, float* rstd, i64 n, int h, float eps) {
-        if (h % VEC == 0 && aligned16(x) && aligned16(weight) && aligned16(bias) && aligned16(y))
-            layernorm_forward_impl<VEC>(x, weight, bias, y, mean, rstd, n, h, eps);
+        if (h % VEC == 0 && aligned16(x) && aligned16(residual) && aligned16(weight) && aligned16(bias) && aligned16(y))
+            layernorm_forward_impl<VEC>(x, residual, weight, bias, y, mean, rstd, n, h, eps);
         else
-            layernorm_forward_impl<1>(x, weight, bias, y, mean, rstd, n, h, eps);
+            layernorm_forward_impl<1>(x, residual, weight, bias, y, mean, rstd, n, h, eps);
     }
 
     template <typename T>
@@ -181,18 +196,19 @@ enum NormalizationKernels {
     // ---- RMSNorm --------------------------------------------------------------------------------
 
     template <int W, typename T>
-    __device__ __forceinline__ void rmsnorm_forward_impl(const T* x, const T* weight, T* y, float* rstd, i64 n, int h, float eps) {
+    __device__ __forceinline__ void rmsnorm_forward_impl(T* x, const T* residual, const T* weight, T* y, float* rstd, i64 n, int h, float eps) {
         __shared__ float red[32];
         const int units = h / W;
         MK_FOR_ROW_BATCHES(n) {
             const i64 r = mk_base + threadIdx.y;
             const bool active = r < n;
-            const T* xr = x + (active ? r : 0) * h;
+            T* xr = x + (active ? r : 0) * h;
             float sq[1] = {0.f};
             if (active) {
                 for (int u = threadIdx.x; u < units; u += blockDim.x) {
                     float v[W];
                     load_w<W>(xr + u * W, v);
+                    if (residual != nullptr) add_residual<W>(xr + u * W, residual + r * h + u * W, v);
     #pragma unroll
                     for (int k = 0; k < W; ++k) sq[0] += v[k] * v[k];
                 }
@@ -253,11 +269,11 @@ enum NormalizationKernels {
     }
 
     template <typename T>
-    __device__ __forceinline__ void rmsnorm_forward(const T* x, const T* weight, T* y, float* rstd, i64 n, int h, float eps) {
+    __device__ __forceinline__ void rmsnorm_forward(T* x, const T* residual, const T* weight, T* y, float* rstd, i64 n, int h, float eps) {
         if (h % VEC == 0 && aligned16(x) && aligned16(weight) && aligned16(y))
-            rmsnorm_forward_impl<VEC>(x, weight, y, rstd, n, h, eps);
+            rmsnorm_forward_impl<VEC>(x, residual, weight, y, rstd, n, h, eps);
         else
-            rmsnorm_forward_impl<1>(x, weight, y, rstd, n, h, eps);
+            rmsnorm_forward_impl<1>(x, residual, weight, y, rstd, n, h, eps);
     }
 
     template <typename T>
@@ -276,14 +292,14 @@ enum NormalizationKernels {
     // ---- entry points ---------------------------------------------------------------------------
 
     extern "C" __global__ void __launch_bounds__(1024) layernorm_forward_f32(
-        const float* x, const float* weight, const float* bias, float* y, float* mean, float* rstd,
+        float* x, const float* residual, const float* weight, const float* bias, float* y, float* mean, float* rstd,
         long long n, int h, float eps) {
-        mk::layernorm_forward(x, weight, bias, y, mean, rstd, n, h, eps);
+        mk::layernorm_forward(x, residual, weight, bias, y, mean, rstd, n, h, eps);
     }
     extern "C" __global__ void __launch_bounds__(1024) layernorm_forward_bf16(
-        const __nv_bfloat16* x, const __nv_bfloat16* weight, const __nv_bfloat16* bias, __nv_bfloat16* y,
+        __nv_bfloat16* x, const __nv_bfloat16* residual, const __nv_bfloat16* weight, const __nv_bfloat16* bias, __nv_bfloat16* y,
         float* mean, float* rstd, long long n, int h, float eps) {
-        mk::layernorm_forward(x, weight, bias, y, mean, rstd, n, h, eps);
+        mk::layernorm_forward(x, residual, weight, bias, y, mean, rstd, n, h, eps);
     }
 
     extern "C" __global__ void __launch_bounds__(1024) layernorm_backward_f32(
@@ -309,12 +325,12 @@ enum NormalizationKernels {
     }
 
     extern "C" __global__ void __launch_bounds__(1024) rmsnorm_forward_f32(
-        const float* x, const float* weight, float* y, float* rstd, long long n, int h, float eps) {
-        mk::rmsnorm_forward(x, weight, y, rstd, n, h, eps);
+        float* x, const float* residual, const float* weight, float* y, float* rstd, long long n, int h, float eps) {
+        mk::rmsnorm_forward(x, residual, weight, y, rstd, n, h, eps);
     }
     extern "C" __global__ void __launch_bounds__(1024) rmsnorm_forward_bf16(
-        const __nv_bfloat16* x, const __nv_bfloat16* weight, __nv_bfloat16* y, float* rstd, long long n, int h, float eps) {
-        mk::rmsnorm_forward(x, weight, y, rstd, n, h, eps);
+        __nv_bfloat16* x, const __nv_bfloat16* residual, const __nv_bfloat16* weight, __nv_bfloat16* y, float* rstd, long long n, int h, float eps) {
+        mk::rmsnorm_forward(x, residual, weight, y, rstd, n, h, eps);
     }
 
     extern "C" __global__ void __launch_bounds__(1024) rmsnorm_backward_f32(
@@ -339,9 +355,9 @@ enum NormalizationKernels {
     }
 
     extern "C" __global__ void __launch_bounds__(1024) layernorm_forward_f16(
-        const mk::f16* x, const mk::f16* weight, const mk::f16* bias, mk::f16* y,
+        mk::f16* x, const mk::f16* residual, const mk::f16* weight, const mk::f16* bias, mk::f16* y,
         float* mean, float* rstd, long long n, int h, float eps) {
-        mk::layernorm_forward(x, weight, bias, y, mean, rstd, n, h, eps);
+        mk::layernorm_forward(x, residual, weight, bias, y, mean, rstd, n, h, eps);
     }
     extern "C" __global__ void __launch_bounds__(1024) layernorm_backward_f16(
         const mk::f16* dy, const mk::f16* x, const mk::f16* weight, const float* mean,
@@ -354,8 +370,8 @@ enum NormalizationKernels {
         mk::column_partials<1>(dy, x, mean, rstd, n, h, rows_per_split, partial_weight, partial_bias);
     }
     extern "C" __global__ void __launch_bounds__(1024) rmsnorm_forward_f16(
-        const mk::f16* x, const mk::f16* weight, mk::f16* y, float* rstd, long long n, int h, float eps) {
-        mk::rmsnorm_forward(x, weight, y, rstd, n, h, eps);
+        mk::f16* x, const mk::f16* residual, const mk::f16* weight, mk::f16* y, float* rstd, long long n, int h, float eps) {
+        mk::rmsnorm_forward(x, residual, weight, y, rstd, n, h, eps);
     }
     extern "C" __global__ void __launch_bounds__(1024) rmsnorm_backward_f16(
         const mk::f16* dy, const mk::f16* x, const mk::f16* weight, const float* rstd,

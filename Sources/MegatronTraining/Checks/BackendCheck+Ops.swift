@@ -112,6 +112,20 @@ extension BackendCheck {
             try d.rmsNormBackward(dy.dev, x: x.dev, weight: w.dev, rstd: rrstd.dev, dx: rdx.dev, dweight: rdw.dev)
             try r.rmsNormBackward(dy.ref, x: x.ref, weight: w.ref, rstd: rrstd.ref, dx: rdx.ref, dweight: rdw.ref)
             results.append(try compare("rmsNormBackward \(rows)×\(cols) \(dtype)", [rdx, rdw], dtype))
+            // The residual add fused with each norm: x becomes x + residual in place.
+            let residual = try random([rows, cols], dtype, stream: next())
+            let sumLN = try output([rows, cols], dtype, initial: x), fusedLN = try output([rows, cols], dtype)
+            let fMean = try output([rows], .fp32), fRstd = try output([rows], .fp32)
+            try d.residualLayerNorm(sumLN.dev, residual: residual.dev, weight: w.dev, bias: bias.dev, epsilon: 1e-5,
+                                    into: fusedLN.dev, mean: fMean.dev, rstd: fRstd.dev)
+            try r.residualLayerNorm(sumLN.ref, residual: residual.ref, weight: w.ref, bias: bias.ref, epsilon: 1e-5,
+                                    into: fusedLN.ref, mean: fMean.ref, rstd: fRstd.ref)
+            results.append(try compare("residualLayerNorm \(rows)×\(cols) \(dtype)", [sumLN, fusedLN, fMean, fRstd], dtype))
+            let sumRMS = try output([rows, cols], dtype, initial: x), fusedRMS = try output([rows, cols], dtype)
+            let fRRstd = try output([rows], .fp32)
+            try d.residualRMSNorm(sumRMS.dev, residual: residual.dev, weight: w.dev, epsilon: 1e-5, into: fusedRMS.dev, rstd: fRRstd.dev)
+            try r.residualRMSNorm(sumRMS.ref, residual: residual.ref, weight: w.ref, epsilon: 1e-5, into: fusedRMS.ref, rstd: fRRstd.ref)
+            results.append(try compare("residualRMSNorm \(rows)×\(cols) \(dtype)", [sumRMS, fusedRMS, fRRstd], dtype))
 
             // Activations.
             for approximate in [false, true] {

@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "MegatronData", targets: ["MegatronData"]),
         .library(name: "MegatronCheckpoint", targets: ["MegatronCheckpoint"]),
         .library(name: "MegatronModels", targets: ["MegatronModels"]),
+        .library(name: "MegatronParallel", targets: ["MegatronParallel"]),
         .library(name: "MegatronTraining", targets: ["MegatronTraining"]),
         .executable(name: "megatron", targets: ["megatron"]),
     ],
@@ -29,6 +30,7 @@ let package = Package(
         .target(name: "MegatronOptimizer", dependencies: ["MegatronTensor"]),
         .target(name: "MegatronData", dependencies: ["MegatronTensor"]),
         .target(name: "MegatronCheckpoint", dependencies: ["MegatronTensor"]),
+        .target(name: "MegatronParallel", dependencies: ["MegatronTensor"]),
         .target(name: "MegatronModels", dependencies: [
             "MegatronTensor", "MegatronTransformer", "MegatronCheckpoint",
         ]),
@@ -43,6 +45,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "MegatronTensorTests", dependencies: ["MegatronTensor"]),
+        .testTarget(name: "MegatronParallelTests", dependencies: ["MegatronParallel", "MegatronTensor", "MegatronCPU"]),
         .testTarget(name: "MegatronCPUTests", dependencies: ["MegatronTensor", "MegatronCPU"]),
         .testTarget(name: "MegatronCUDATests", dependencies: ["MegatronCUDA", "MegatronTensor"]),
         .testTarget(name: "MegatronTransformerTests", dependencies: [

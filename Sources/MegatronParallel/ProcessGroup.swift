@@ -1,0 +1,68 @@
+import MegatronTensor
+
+/// The reduction a collective applies.
+public enum ReduceOp: String, Sendable {
+    case sum, max
+}
+
+/// A group of ranks (a tensor-, data-, pipeline-… parallel group) and the collectives the
+/// library runs over it. Every rank holds its own instance; a collective is called by every
+/// member with tensors of the same shape and dtype, in the same order on every rank.
+///
+/// Implementations: ``LocalProcessGroup`` (ranks are threads of one process: CPU training with
+/// several ranks and every equivalence test) and, on GPUs, an NCCL group (one process per GPU).
+/// Reductions run in the tensors' dtype; tensors live on the group's backend device.
+///
+///     let dp: any ProcessGroup = world.group(ranks: [0, 2], rank: myRank, name: "dp")
+///     try dp.allReduce(grads, op: .sum)
+public protocol ProcessGroup: AnyObject, Sendable {
+    /// This member's index in the group, `0..<size`.
+    var rank: Int { get }
+    /// Number of members.
+    var size: Int { get }
+    /// What the group is for ("tp", "dp", "pp", …), named in errors.
+    var name: String { get }
+
+    /// Every member's `tensor` becomes the element-wise reduction over all members.
+    func allReduce(_ tensor: Tensor, op: ReduceOp) throws
+    /// `input` holds `size` equal chunks; member r receives in `output` the reduction of every
+    /// member's chunk r.
+    func reduceScatter(_ input: Tensor, into output: Tensor, op: ReduceOp) throws
+    /// `output` (`size` × input's count) receives every member's `input`, in rank order.
+    func allGather(_ input: Tensor, into output: Tensor) throws
+    /// Every member's `tensor` becomes member `root`'s.
+    func broadcast(_ tensor: Tensor, root: Int) throws
+    /// Sends `tensor` to member `peer`, which must call ``receive(into:from:)`` with the same shape.
+    func send(_ tensor: Tensor, to peer: Int) throws
+    /// Receives from member `peer` into `tensor`.
+    func receive(into tensor: Tensor, from peer: Int) throws
+    /// Member r sends elements `[Σ sendCounts[..<p], +sendCounts[p])` of `input` to member p and
+    /// receives member p's slice for it at offset `Σ receiveCounts[..<p]` of `output` (counts in
+    /// elements, possibly uneven; `receiveCounts[p]` must equal member p's `sendCounts[r]`).
+    func allToAll(_ input: Tensor, sendCounts: [Int], into output: Tensor, receiveCounts: [Int]) throws
+    /// Returns once every member has called it.
+    func barrier() throws
+}
+
+/// A collective that cannot go on, named with its group and the ranks involved.
+public enum ParallelError: Error, Equatable, CustomStringConvertible {
+    /// Members that did not reach the collective within the timeout.
+    case timeout(collective: String, group: String, missingRanks: [Int], seconds: Double)
+    /// Members disagree about a collective's arguments (shape, dtype, counts, root).
+    case mismatch(collective: String, group: String, message: String)
+    /// A bad argument to a collective or a group definition.
+    case invalidArgument(collective: String, group: String, message: String)
+    /// A member of the group failed or left; the others stop instead of waiting forever.
+    case peerFailed(collective: String, group: String, rank: Int, message: String)
+
+    public var description: String {
+        switch self {
+        case let .timeout(c, g, missing, seconds):
+            "\(c) on group \(g): rank(s) \(missing.map(String.init).joined(separator: ", ")) did not arrive within \(seconds) s "
+                + "(--distributed-timeout-minutes)"
+        case let .mismatch(c, g, m): "\(c) on group \(g): members disagree: \(m)"
+        case let .invalidArgument(c, g, m): "\(c) on group \(g): \(m)"
+        case let .peerFailed(c, g, r, m): "\(c) on group \(g): rank \(r) failed: \(m)"
+        }
+    }
+}

@@ -36,7 +36,7 @@ let package = Package(
         ]),
         .target(name: "MegatronTraining", dependencies: [
             "MegatronTensor", "MegatronCPU", "MegatronTransformer", "MegatronOptimizer",
-            "MegatronData", "MegatronModels",
+            "MegatronData", "MegatronModels", "MegatronParallel",
             .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "megatron", dependencies: [

@@ -62,7 +62,10 @@ public final class GPTModel: @unchecked Sendable {
     }
 
     /// Validates the config, declares every parameter and allocates them (initialised from `seed`).
-    public init(config: TransformerConfig, backend: any Backend, seed: UInt64, computeDType: DType = .fp32) throws {
+    /// `padParametersToMultipleOf` pads the flat parameter buffers (the distributed optimizer's
+    /// even shards over the data-parallel ranks).
+    public init(config: TransformerConfig, backend: any Backend, seed: UInt64, computeDType: DType = .fp32,
+                padParametersToMultipleOf padding: Int = 1) throws {
         let config = try config.validated()
         self.config = config
         var layout = ParameterLayout()
@@ -72,7 +75,7 @@ public final class GPTModel: @unchecked Sendable {
         outputLayer = config.shareEmbeddingsAndOutputWeights
             ? nil
             : layout.declare("output_layer.weight", [config.paddedVocabSize, config.hiddenSize], init: .normal(std: config.initMethodStd))
-        store = try ParameterStore(layout: layout, backend: backend, seed: seed, computeDType: computeDType)
+        store = try ParameterStore(layout: layout, backend: backend, seed: seed, computeDType: computeDType, padToMultipleOf: padding)
     }
 
     private var outputWeight: ParameterRef { outputLayer ?? embedding.wordEmbeddings }

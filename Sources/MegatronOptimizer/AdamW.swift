@@ -51,7 +51,14 @@ public final class AdamW: @unchecked Sendable {
     /// Clips the gradients to the global norm, then updates every parameter with learning rate `lr`.
     /// A non-finite gradient norm skips the update (and is reported).
     public func step(lr: Float) throws -> StepStatistics {
-        let norm = try GradientClipping.clip(grads, maxNorm: hyperparameters.clipGrad, backend: backend)
+        try step(lr: lr, globalSumOfSquares: nil)
+    }
+
+    /// As ``step(lr:)`` on a shard of the gradients: `globalSumOfSquares` turns the local Σ g²
+    /// into the sum over every shard (the distributed optimizer sums over its data-parallel group).
+    public func step(lr: Float, globalSumOfSquares: ((Double) throws -> Double)?) throws -> StepStatistics {
+        let norm = try GradientClipping.clip(grads, maxNorm: hyperparameters.clipGrad, backend: backend,
+                                             globalSumOfSquares: globalSumOfSquares)
         guard norm.isFinite else { return StepStatistics(gradNorm: norm) }
         steps += 1
         let h = hyperparameters

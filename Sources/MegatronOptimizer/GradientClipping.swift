@@ -3,11 +3,16 @@ import MegatronTensor
 /// Global-norm gradient clipping as Megatron's `clip_grad_norm_fp32`.
 public enum GradientClipping {
     /// Returns the L2 norm of `grads`; when `maxNorm > 0` and the norm exceeds it, scales the
-    /// gradients by `maxNorm / (norm + 1e-6)`.
+    /// gradients by `maxNorm / (norm + 1e-6)`. When `grads` is one rank's shard,
+    /// `globalSumOfSquares` maps the local Σ g² to the sum over every shard.
     ///
     ///     let norm = try GradientClipping.clip(store.grads, maxNorm: 1.0, backend: b)
-    public static func clip(_ grads: Tensor, maxNorm: Float, backend: any Backend) throws -> Double {
-        let norm = try backend.sumOfSquares(grads).squareRoot()
+    public static func clip(
+        _ grads: Tensor, maxNorm: Float, backend: any Backend,
+        globalSumOfSquares: ((Double) throws -> Double)? = nil
+    ) throws -> Double {
+        let local = try backend.sumOfSquares(grads)
+        let norm = try (globalSumOfSquares?(local) ?? local).squareRoot()
         guard maxNorm > 0, norm.isFinite else { return norm }
         let coefficient = Double(maxNorm) / (norm + 1e-6)
         if coefficient < 1 { try backend.scale(grads, by: Float(coefficient)) }

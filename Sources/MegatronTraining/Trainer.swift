@@ -2,6 +2,7 @@ import Foundation
 import MegatronData
 import MegatronModels
 import MegatronOptimizer
+import MegatronParallel
 import MegatronTensor
 
 /// A training run that cannot go on.
@@ -25,7 +26,8 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
 public final class Trainer {
     public let setup: TrainingSetup
     public let model: GPTModel
-    public let optimizer: AdamW
+    /// AdamW over every parameter, or the distributed optimizer's shard of it.
+    public let optimizer: any TrainingOptimizer
     public let train: any GPTSampleSource
     public let validation: (any GPTSampleSource)?
     public private(set) var iteration = 0
@@ -34,14 +36,34 @@ public final class Trainer {
     /// fp16's loss scaler (nil in fp32 and bf16).
     public private(set) var lossScaler: DynamicLossScaler?
 
-    public init(setup: TrainingSetup, backend: any Backend, train: any GPTSampleSource, validation: (any GPTSampleSource)?) throws {
+    /// This rank's data-parallel group (nil: one rank).
+    public let dataParallelGroup: (any ProcessGroup)?
+
+    /// `dataParallelGroup`, when given, must have `setup.dataParallelSize` members: each rank
+    /// then trains on its share of every global batch (Megatron's pretraining sampler) and the
+    /// gradients are averaged over the group before the optimizer step, as Megatron's DDP —
+    /// or, with `distributedOptimizer`, reduce-scattered to the rank's optimizer shard (ZeRO-1).
+    public init(setup: TrainingSetup, backend: any Backend, train: any GPTSampleSource, validation: (any GPTSampleSource)?,
+                dataParallelGroup: (any ProcessGroup)? = nil, distributedOptimizer: Bool = false) throws {
+        let groupSize = dataParallelGroup?.size ?? 1
+        guard groupSize == setup.dataParallelSize else {
+            throw TensorError.invalidArgument(
+                op: "Trainer", message: "data-parallel group of \(groupSize) ranks for a setup with data-parallel size \(setup.dataParallelSize)")
+        }
         self.setup = setup
         self.train = train
         self.validation = validation
+        self.dataParallelGroup = dataParallelGroup
         lossScaler = setup.lossScaler
-        model = try GPTModel(config: setup.model, backend: backend, seed: setup.seed, computeDType: setup.computeDType)
-        optimizer = try AdamW(params: model.store.values, grads: model.store.grads, decayRuns: model.store.layout.decayRuns,
-                              hyperparameters: setup.adam, backend: backend)
+        let distributed = distributedOptimizer && groupSize > 1
+        model = try GPTModel(config: setup.model, backend: backend, seed: setup.seed, computeDType: setup.computeDType,
+                             padParametersToMultipleOf: distributed ? groupSize : 1)
+        if distributed, let dataParallelGroup {
+            optimizer = try DistributedOptimizer(store: model.store, hyperparameters: setup.adam, group: dataParallelGroup)
+        } else {
+            optimizer = try AdamW(params: model.store.values, grads: model.store.grads, decayRuns: model.store.layout.decayRuns,
+                                  hyperparameters: setup.adam, backend: backend)
+        }
     }
 
     /// What one iteration produced.
@@ -62,12 +84,17 @@ public final class Trainer {
         // Losses are read after every micro-batch is queued, so the host never waits mid-step.
         var losses: [MicroBatchLoss] = []
         for micro in 0..<m {
-            let batch = try makeBatch(train, firstSample: consumedSamples + micro * setup.microBatchSize)
+            let batch = try makeBatch(train, firstSample: firstSample(consumedSamples, microBatch: micro))
             let state = try model.forward(batch, dropoutSeed: dropoutSeed(iteration: iteration, microBatch: micro))
             losses.append(state.lossValue)
             try model.backward(state, gradientScale: lossScale / Float(m))
         }
-        let loss = try losses.reduce(Float(0)) { $0 + (try $1.value()) } / Float(m)
+        let loss = try dataParallelMean(try losses.reduce(Float(0)) { $0 + (try $1.value()) } / Float(m))
+        if let group = dataParallelGroup, group.size > 1, !(optimizer is DistributedOptimizer) {
+            // Megatron's DDP: scale by 1/dp, then sum over the group.
+            try model.backend.scale(model.store.grads, by: 1 / Float(group.size))
+            try group.allReduce(model.store.grads, op: .sum)
+        }
         guard loss.isFinite else { throw TrainingError.nonFiniteLoss(iteration: iteration, loss: loss) }
         // Unscaled gradients that overflowed stay non-finite, and the optimizer skips the step.
         if lossScale != 1 { try model.backend.scale(model.store.grads, by: 1 / lossScale) }
@@ -87,12 +114,28 @@ public final class Trainer {
         let perIteration = setup.microBatchesPerIteration
         for i in 0..<setup.evalIters {
             for micro in 0..<perIteration {
-                let first = (i * perIteration + micro) * setup.microBatchSize
+                let first = firstSample(i * setup.globalBatchSize, microBatch: micro)
                 let state = try model.forward(try makeBatch(validation, firstSample: first), dropoutSeed: nil, keepLogits: true)
                 total += Double(try state.loss)
             }
         }
-        return total / Double(setup.evalIters * perIteration)
+        return Double(try dataParallelMean(Float(total / Double(setup.evalIters * perIteration))))
+    }
+
+    /// The first sample of micro-batch `micro` on this rank, as Megatron's pretraining sampler
+    /// hands them out: each step of the global batch takes `micro-batch × dp` consecutive
+    /// samples, and data-parallel rank r takes the r-th `micro-batch` of them.
+    func firstSample(_ consumed: Int, microBatch micro: Int) -> Int {
+        let dp = dataParallelGroup?.size ?? 1
+        return consumed + micro * setup.microBatchSize * dp + (dataParallelGroup?.rank ?? 0) * setup.microBatchSize
+    }
+
+    /// The mean of `value` over the data-parallel group (the value itself on one rank).
+    private func dataParallelMean(_ value: Float) throws -> Float {
+        guard let group = dataParallelGroup, group.size > 1 else { return value }
+        let t = try model.backend.tensor([value], shape: [1])
+        try group.allReduce(t, op: .sum)
+        return try model.backend.download(t)[0] / Float(group.size)
     }
 
     /// Trains for `--train-iters`, reporting through `log`.

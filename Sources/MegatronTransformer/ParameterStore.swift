@@ -74,16 +74,29 @@ public final class ParameterStore: @unchecked Sendable {
     public let computeValues: Tensor
     /// The dtype of weights and activations in forward and backward.
     public var computeDType: DType { computeValues.dtype }
+    /// `[paddedCount]` buffers behind `values` and `grads`, zero past `count`: what the
+    /// distributed optimizer shards evenly over the data-parallel ranks.
+    public let paddedValues: Tensor
+    public let paddedGrads: Tensor
 
     /// Allocates the buffers, initialises the values from `seed` and zeroes the gradients.
-    public init(layout: ParameterLayout, backend: any Backend, seed: UInt64, computeDType: DType = .fp32) throws {
+    /// `padToMultipleOf` rounds the flat buffers up (the data-parallel size, for the
+    /// distributed optimizer's even shards).
+    public init(layout: ParameterLayout, backend: any Backend, seed: UInt64, computeDType: DType = .fp32,
+                padToMultipleOf multiple: Int = 1) throws {
         guard computeDType.isFloatingPoint else {
             throw TensorError.invalidArgument(op: "ParameterStore", message: "compute dtype \(computeDType) is not a floating-point type")
         }
+        guard multiple >= 1 else {
+            throw TensorError.invalidArgument(op: "ParameterStore", message: "padding multiple \(multiple) must be at least 1")
+        }
         self.layout = layout
         self.backend = backend
-        values = try backend.empty([layout.count], dtype: .fp32)
-        grads = try backend.zeros([layout.count], dtype: .fp32)
+        let padded = (layout.count + multiple - 1) / multiple * multiple
+        paddedValues = try backend.zeros([padded], dtype: .fp32)
+        paddedGrads = try backend.zeros([padded], dtype: .fp32)
+        values = try paddedValues.view(offset: 0, shape: [layout.count])
+        grads = try paddedGrads.view(offset: 0, shape: [layout.count])
         computeValues = computeDType == .fp32 ? values : try backend.empty([layout.count], dtype: computeDType)
         var host = [Float](repeating: 0, count: layout.count)
         for (i, spec) in layout.specs.enumerated() {

@@ -1,0 +1,12 @@
+import MegatronOptimizer
+
+/// What the trainer steps after the backward: AdamW over all parameters, or the distributed
+/// optimizer over this rank's shard.
+public protocol TrainingOptimizer: AnyObject, Sendable {
+    /// Clips by the global gradient norm and updates the parameters; a non-finite norm skips.
+    func step(lr: Float) throws -> AdamW.StepStatistics
+}
+
+extension AdamW: TrainingOptimizer {}
+
+extension DistributedOptimizer: TrainingOptimizer {}

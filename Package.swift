@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "MegatronTensor"),
         .target(name: "MegatronCPU", dependencies: ["MegatronTensor"]),
         .target(name: "CCUDA"),
-        .target(name: "MegatronCUDA", dependencies: ["MegatronTensor", "CCUDA"]),
+        .target(name: "MegatronCUDA", dependencies: ["MegatronTensor", "MegatronParallel", "CCUDA"]),
         .target(name: "MegatronTransformer", dependencies: ["MegatronTensor"]),
         .target(name: "MegatronOptimizer", dependencies: ["MegatronTensor"]),
         .target(name: "MegatronData", dependencies: ["MegatronTensor"]),

@@ -1,0 +1,135 @@
+import MegatronParallel
+import MegatronTensor
+
+/// A ``MegatronParallel/ProcessGroup`` over an NCCL communicator: collectives are queued on
+/// the backend's op stream, so they are ordered with the kernels around them and the host does
+/// not wait (``barrier()`` and a failed peer excepted).
+///
+///     let comms = try NCCLCommunicator.makeAll(contexts: backends.map(\.context))
+///     let dp = NCCLProcessGroup(communicator: comms[rank], backend: backends[rank], name: "dp")
+///     try dp.allReduce(grads, op: .sum)
+public final class NCCLProcessGroup: ProcessGroup, @unchecked Sendable {
+    // Sendable: immutable; NCCL requires a communicator to be used by one thread at a time, and
+    // each rank's group is used by that rank's thread.
+    public let communicator: NCCLCommunicator
+    public let backend: CUDABackend
+    public let name: String
+    public var rank: Int { communicator.rank }
+    public var size: Int { communicator.size }
+
+    public init(communicator: NCCLCommunicator, backend: CUDABackend, name: String) {
+        self.communicator = communicator
+        self.backend = backend
+        self.name = name
+    }
+
+    public func allReduce(_ tensor: Tensor, op: ReduceOp) throws {
+        try check(tensor, "all-reduce")
+        try communicator.allReduce(send: DevicePointer(tensor.address), receive: DevicePointer(tensor.address), count: tensor.count,
+                                   dtype: tensor.dtype, op: reduction(op), stream: backend.stream)
+    }
+
+    public func reduceScatter(_ input: Tensor, into output: Tensor, op: ReduceOp) throws {
+        try check(input, "reduce-scatter")
+        try check(output, "reduce-scatter")
+        try expectChunks(whole: input, chunk: output, "reduce-scatter")
+        try communicator.reduceScatter(send: DevicePointer(input.address), receive: DevicePointer(output.address),
+                                       receiveCount: output.count, dtype: input.dtype, op: reduction(op), stream: backend.stream)
+    }
+
+    public func allGather(_ input: Tensor, into output: Tensor) throws {
+        try check(input, "all-gather")
+        try check(output, "all-gather")
+        try expectChunks(whole: output, chunk: input, "all-gather")
+        try communicator.allGather(send: DevicePointer(input.address), receive: DevicePointer(output.address),
+                                   sendCount: input.count, dtype: input.dtype, stream: backend.stream)
+    }
+
+    public func broadcast(_ tensor: Tensor, root: Int) throws {
+        try check(tensor, "broadcast")
+        guard (0..<size).contains(root) else {
+            throw ParallelError.invalidArgument(collective: "broadcast", group: name, message: "root \(root) is not a rank of 0..<\(size)")
+        }
+        try communicator.broadcast(send: DevicePointer(tensor.address), receive: DevicePointer(tensor.address), count: tensor.count,
+                                   dtype: tensor.dtype, root: root, stream: backend.stream)
+    }
+
+    public func send(_ tensor: Tensor, to peer: Int) throws {
+        try check(tensor, "send")
+        try expectPeer(peer, "send")
+        try communicator.send(DevicePointer(tensor.address), count: tensor.count, dtype: tensor.dtype, to: peer, stream: backend.stream)
+    }
+
+    public func receive(into tensor: Tensor, from peer: Int) throws {
+        try check(tensor, "receive")
+        try expectPeer(peer, "receive")
+        try communicator.receive(into: DevicePointer(tensor.address), count: tensor.count, dtype: tensor.dtype, from: peer,
+                                 stream: backend.stream)
+    }
+
+    /// Grouped sends and receives, one pair per peer (NCCL has no uneven all-to-all of its own).
+    public func allToAll(_ input: Tensor, sendCounts: [Int], into output: Tensor, receiveCounts: [Int]) throws {
+        try check(input, "all-to-all")
+        try check(output, "all-to-all")
+        guard sendCounts.count == size, receiveCounts.count == size, input.dtype == output.dtype,
+              sendCounts.allSatisfy({ $0 >= 0 }), receiveCounts.allSatisfy({ $0 >= 0 }),
+              sendCounts.reduce(0, +) <= input.count, receiveCounts.reduce(0, +) <= output.count
+        else {
+            throw ParallelError.invalidArgument(
+                collective: "all-to-all", group: name,
+                message: "\(size) non-negative send and receive counts within the tensors' \(input.count) and \(output.count) elements of one dtype")
+        }
+        let element = input.dtype.byteSize
+        var sendOffset = 0, receiveOffset = 0
+        try communicator.library.group { () throws(CUDAError) in
+            for peer in 0..<size {
+                if sendCounts[peer] > 0 {
+                    try communicator.send(DevicePointer(input.address).advanced(by: sendOffset * element), count: sendCounts[peer],
+                                          dtype: input.dtype, to: peer, stream: backend.stream)
+                }
+                if receiveCounts[peer] > 0 {
+                    try communicator.receive(into: DevicePointer(output.address).advanced(by: receiveOffset * element),
+                                             count: receiveCounts[peer], dtype: output.dtype, from: peer, stream: backend.stream)
+                }
+                sendOffset += sendCounts[peer]
+                receiveOffset += receiveCounts[peer]
+            }
+        }
+    }
+
+    /// A one-element all-reduce, then waits for the stream and checks NCCL's asynchronous error.
+    public func barrier() throws {
+        let token = try backend.zeros([1], dtype: .fp32)
+        try allReduce(token, op: .sum)
+        try backend.synchronize()
+        try communicator.checkAsyncError()
+    }
+
+    private func reduction(_ op: ReduceOp) -> NCCLReduction {
+        switch op {
+        case .sum: .sum
+        case .max: .max
+        }
+    }
+
+    private func check(_ tensor: Tensor, _ collective: String) throws {
+        guard tensor.storage.device == backend.device else {
+            throw ParallelError.invalidArgument(collective: collective, group: name,
+                                                message: "tensor on \(tensor.storage.device), group on \(backend.device)")
+        }
+    }
+
+    private func expectChunks(whole: Tensor, chunk: Tensor, _ collective: String) throws {
+        guard whole.dtype == chunk.dtype, whole.count == chunk.count * size else {
+            throw ParallelError.invalidArgument(
+                collective: collective, group: name,
+                message: "\(whole.count) \(whole.dtype) elements for \(size) chunks of \(chunk.count) \(chunk.dtype)")
+        }
+    }
+
+    private func expectPeer(_ peer: Int, _ collective: String) throws {
+        guard (0..<size).contains(peer), peer != rank else {
+            throw ParallelError.invalidArgument(collective: collective, group: name, message: "peer \(peer) of \(size) ranks (this is \(rank))")
+        }
+    }
+}

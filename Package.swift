@@ -42,6 +42,7 @@ let package = Package(
         .executableTarget(name: "megatron", dependencies: [
             "MegatronTraining",
             "MegatronCUDA",
+            "MegatronParallel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "MegatronTensorTests", dependencies: ["MegatronTensor"]),

@@ -1,5 +1,6 @@
 import Foundation
 import MegatronData
+import MegatronParallel
 import MegatronTensor
 
 /// `megatron bench`: times full training iterations (forward, backward, optimizer) on mock
@@ -18,12 +19,16 @@ public enum Benchmark {
     }
 
     /// `afterTiming`, when given, gets the trainer once the timed iterations are done (to profile one more).
+    /// With a `dataParallelGroup`, every rank of it runs this together (tokens/s counts the whole
+    /// global batch; divide by the group size for per-GPU figures).
     public static func run(
         setup: TrainingSetup, backend: any Backend, warmup: Int, iterations: Int,
+        dataParallelGroup: (any ProcessGroup)? = nil, distributedOptimizer: Bool = false,
         afterTiming: ((Trainer) throws -> Void)? = nil
     ) throws -> Report {
         let data = MockGPTDataset(vocabSize: setup.model.vocabSize, seqLength: setup.model.seqLength, seed: setup.seed)
-        let trainer = try Trainer(setup: setup, backend: backend, train: data, validation: nil)
+        let trainer = try Trainer(setup: setup, backend: backend, train: data, validation: nil,
+                                  dataParallelGroup: dataParallelGroup, distributedOptimizer: distributedOptimizer)
         var loss: Float = 0
         for _ in 0..<warmup { loss = try trainer.step().loss }
         try backend.synchronize()

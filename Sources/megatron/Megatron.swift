@@ -11,11 +11,13 @@ struct Megatron: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "megatron",
         abstract: "Train GPT and Llama models the way Megatron-LM does, from one Swift binary.",
-        subcommands: [Train.self, Bench.self, BenchGEMM.self, Flags.self, Doctor.self, GPUCheck.self])
+        subcommands: [Train.self, Bench.self, Launch.self, BenchGEMM.self, BenchNCCL.self, Flags.self, Doctor.self, GPUCheck.self])
 }
 
-/// Writes one line to standard output at once (unbuffered, so log lines appear as they happen).
+/// Writes one line to standard output at once (unbuffered, so log lines appear as they happen);
+/// in a multi-process run only rank 0 speaks.
 func say(_ line: String) {
+    guard isLoggingRank else { return }
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 
@@ -81,14 +83,16 @@ struct Train: ParsableCommand {
     func run() throws {
         let args = try parseTrainingArguments(arguments, command: "megatron train")
         try reportingErrors {
-            let setup = try TrainingSetup(args)
-            let backend = try makeBackend(args.device, computeDType: setup.computeDType)
+            let rank = try DistributedRank.join(timeoutSeconds: 600)
+            let setup = try TrainingSetup(args, dataParallelSize: rank?.environment.worldSize ?? 1)
+            let backend = try rank?.backend ?? makeBackend(args.device, computeDType: setup.computeDType)
+            if let rank { say("ranks: \(rank.environment.worldSize) (data parallel \(setup.dataParallelSize)), NCCL") }
             let c = setup.model
             say("model: \(c.numLayers) layers, hidden \(c.hiddenSize), \(c.numAttentionHeads) heads (\(c.queryGroups) query groups), "
                 + "ffn \(c.ffnSize), seq \(c.seqLength), vocab \(c.vocabSize) padded to \(c.paddedVocabSize)")
             let train = MockGPTDataset(vocabSize: c.vocabSize, seqLength: c.seqLength, seed: setup.seed)
             let valid = MockGPTDataset(vocabSize: c.vocabSize, seqLength: c.seqLength, seed: mixSeed(setup.seed))
-            let trainer = try Trainer(setup: setup, backend: backend, train: train, validation: valid)
+            let trainer = try Trainer(setup: setup, backend: backend, train: train, validation: valid, dataParallelGroup: rank?.world)
             say("parameters: \(trainer.model.store.layout.count), micro-batches per iteration: \(setup.microBatchesPerIteration)")
             try trainer.run(log: say)
         }
@@ -113,8 +117,10 @@ struct Bench: ParsableCommand {
         args.lrWarmupFraction = nil
         let parsed = args
         try reportingErrors {
-            let setup = try TrainingSetup(parsed)
-            let backend = try makeBackend(parsed.device, computeDType: setup.computeDType)
+            let rank = try DistributedRank.join(timeoutSeconds: 600)
+            let setup = try TrainingSetup(parsed, dataParallelSize: rank?.environment.worldSize ?? 1)
+            let backend = try rank?.backend ?? makeBackend(parsed.device, computeDType: setup.computeDType)
+            if let rank { say("ranks: \(rank.environment.worldSize) (data parallel \(setup.dataParallelSize)), NCCL") }
             let c = setup.model
             say("config: \(parsed.model) — \(c.numLayers) layers, hidden \(c.hiddenSize), heads \(c.numAttentionHeads)/\(c.queryGroups), "
                 + "ffn \(c.ffnSize) (\(c.activation.rawValue)), seq \(c.seqLength), vocab \(c.paddedVocabSize), "
@@ -122,17 +128,23 @@ struct Bench: ParsableCommand {
             say(ThroughputModel.formula)
             let profile: ((Trainer) throws -> Void)? = parsed.benchProfile ? { trainer in try profileStep(trainer, backend) } : nil
             let r = try Benchmark.run(setup: setup, backend: backend, warmup: parsed.benchWarmup, iterations: parsed.benchIters,
-                                      afterTiming: profile)
+                                      dataParallelGroup: rank?.world, afterTiming: profile)
             say(String(format: "parameters: %.1fM, FLOPs per iteration: %.3e", Double(r.parameters) / 1e6, r.flopsPerIteration))
             say(String(format: "time per iteration: %.1f ms, tokens/s: %.0f, TFLOP/s: %.3f, loss: %.4f",
                          r.secondsPerIteration * 1000, r.tokensPerSecond, r.tflops, r.lastLoss))
+            if setup.dataParallelSize > 1 {
+                let ranks = Double(setup.dataParallelSize)
+                say(String(format: "per GPU: tokens/s: %.0f, TFLOP/s: %.3f (%d ranks)", r.tokensPerSecond / ranks, r.tflops / ranks,
+                           setup.dataParallelSize))
+            }
             if let peak = r.peakResidentBytes { say(String(format: "peak host memory: %.2f GiB", Double(peak) / 1_073_741_824)) }
             if let cuda = backend as? CUDABackend {
                 let stats = cuda.context.allocator.statistics
                 say(String(format: "peak GPU memory: %.2f GiB allocated, %.2f GiB reserved",
                            Double(stats.peakAllocatedBytes) / 1_073_741_824, Double(stats.peakReservedBytes) / 1_073_741_824))
                 // H100/H200 SXM dense bf16 peak; fp32 runs on the tensor cores only through TF32.
-                say(String(format: "MFU: %.1f%% of 989 TFLOP/s (H100/H200 SXM dense bf16)", r.tflops / 989 * 100))
+                say(String(format: "MFU: %.1f%% of 989 TFLOP/s (H100/H200 SXM dense bf16)",
+                           r.tflops / Double(setup.dataParallelSize) / 989 * 100))
             } else {
                 say("MFU: n/a on the CPU (no reference peak)")
             }

@@ -1,0 +1,32 @@
+import Foundation
+import MegatronCUDA
+import MegatronParallel
+
+/// This process's place in a multi-process GPU run started by `megatron launch`, torchrun,
+/// Slurm or Open MPI: its GPU (the local rank) and its NCCL groups.
+struct DistributedRank {
+    let environment: DistributedEnvironment
+    let backend: CUDABackend
+    /// Every rank (tensor and pipeline parallel sizes are 1 here, so this is the data-parallel group).
+    let world: NCCLProcessGroup
+
+    /// Nil when no launcher variables are set. Otherwise joins the NCCL rendezvous: rank 0
+    /// creates the unique id and hands it out over `MASTER_ADDR:MASTER_PORT`.
+    static func join(timeoutSeconds: Double) throws -> DistributedRank? {
+        guard let env = try DistributedEnvironment(ProcessInfo.processInfo.environment), env.worldSize > 1 else { return nil }
+        let backend = try CUDABackend(device: env.localRank)
+        let library = try NCCLLibrary.shared()
+        let bytes = try Rendezvous.share(env.rank == 0 ? try library.uniqueID().bytes : nil, environment: env, timeout: timeoutSeconds)
+        guard let id = NCCLUniqueID(bytes: bytes) else {
+            throw RendezvousError.protocolError("received \(bytes.count) bytes, not an NCCL unique id")
+        }
+        let communicator = try NCCLCommunicator(context: backend.context, uniqueID: id, rank: env.rank, size: env.worldSize, library: library)
+        return DistributedRank(environment: env, backend: backend, world: NCCLProcessGroup(communicator: communicator, backend: backend, name: "dp"))
+    }
+}
+
+/// Whether this process prints the run's log: rank 0 of a multi-process run, or a single process.
+let isLoggingRank: Bool = {
+    guard let env = try? DistributedEnvironment(ProcessInfo.processInfo.environment) else { return true }
+    return env.rank == 0
+}()

@@ -143,7 +143,11 @@ public final class GPTModel: @unchecked Sendable {
     /// Consumes `state` (its logits buffer becomes the logits' gradient) and accumulates
     /// `gradientScale · ∂loss/∂θ` into the store's gradients (scale 1/m over m
     /// micro-batches gives the gradient of the mean loss).
-    public func backward(_ state: ForwardState, gradientScale: Float) throws {
+    ///
+    /// `gradientsFinal`, when given, is told as the backward goes which gradients are complete:
+    /// every flat offset from the reported one upwards (the layout puts later layers at higher
+    /// offsets, and the backward visits them first), so their data-parallel reduction can start.
+    public func backward(_ state: ForwardState, gradientScale: Float, gradientsFinal: ((Int) throws -> Void)? = nil) throws {
         let b = backend
         let dlogits = state.classifier  // [T, Vp]
         // The fused classifier left lossWeights · ∂loss/∂logits there, and gradientScale rides on
@@ -163,8 +167,10 @@ public final class GPTModel: @unchecked Sendable {
         try finalLayernorm.backward(dnormed, input: state.layerInputs, state.finalNorm, accumulateInto: dx, store)
         for (layer, saved) in zip(layers, state.layers).reversed() {
             dx = try layer.backward(dx, saved, store)
+            try gradientsFinal?(layer.firstParameterOffset(store))
         }
         try embedding.backward(dx, state.embedding, store)
+        try gradientsFinal?(0)
     }
 }
 

@@ -42,6 +42,33 @@ public protocol ProcessGroup: AnyObject, Sendable {
     func allToAll(_ input: Tensor, sendCounts: [Int], into output: Tensor, receiveCounts: [Int]) throws
     /// Returns once every member has called it.
     func barrier() throws
+
+    /// Starts an all-reduce that may run alongside the caller's later work (NCCL: on a
+    /// communication stream, after the work queued so far). `tensor` must not be touched until
+    /// the handle's ``PendingCollective/wait()``, which orders everything queued after it behind
+    /// the reduction.
+    func startAllReduce(_ tensor: Tensor, op: ReduceOp) throws -> any PendingCollective
+}
+
+/// A collective in flight.
+public protocol PendingCollective: Sendable {
+    /// Orders the caller's subsequent work after the collective (it may return before the
+    /// collective has finished on the device).
+    func wait() throws
+}
+
+/// A collective that had finished when it was handed back.
+public struct CompletedCollective: PendingCollective {
+    public init() {}
+    public func wait() throws {}
+}
+
+extension ProcessGroup {
+    /// Runs the all-reduce at once (groups without a communication stream of their own).
+    public func startAllReduce(_ tensor: Tensor, op: ReduceOp) throws -> any PendingCollective {
+        try allReduce(tensor, op: op)
+        return CompletedCollective()
+    }
 }
 
 /// A collective that cannot go on, named with its group and the ranks involved.

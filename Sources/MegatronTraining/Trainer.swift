@@ -28,6 +28,8 @@ public final class Trainer {
     public let model: GPTModel
     /// AdamW over every parameter, or the distributed optimizer's shard of it.
     public let optimizer: any TrainingOptimizer
+    /// The overlapped gradient reduction (`--overlap-grad-reduce`), when on.
+    let buckets: GradientBuckets?
     public let train: any GPTSampleSource
     public let validation: (any GPTSampleSource)?
     public private(set) var iteration = 0
@@ -44,7 +46,8 @@ public final class Trainer {
     /// gradients are averaged over the group before the optimizer step, as Megatron's DDP —
     /// or, with `distributedOptimizer`, reduce-scattered to the rank's optimizer shard (ZeRO-1).
     public init(setup: TrainingSetup, backend: any Backend, train: any GPTSampleSource, validation: (any GPTSampleSource)?,
-                dataParallelGroup: (any ProcessGroup)? = nil, distributedOptimizer: Bool = false) throws {
+                dataParallelGroup: (any ProcessGroup)? = nil, distributedOptimizer: Bool = false,
+                overlapGradReduce: Bool = false) throws {
         let groupSize = dataParallelGroup?.size ?? 1
         guard groupSize == setup.dataParallelSize else {
             throw TensorError.invalidArgument(
@@ -58,6 +61,11 @@ public final class Trainer {
         let distributed = distributedOptimizer && groupSize > 1
         model = try GPTModel(config: setup.model, backend: backend, seed: setup.seed, computeDType: setup.computeDType,
                              padParametersToMultipleOf: distributed ? groupSize : 1)
+        if overlapGradReduce, !distributed, groupSize > 1, let dataParallelGroup {
+            buckets = GradientBuckets(grads: model.store.grads, group: dataParallelGroup, backend: backend)
+        } else {
+            buckets = nil
+        }
         if distributed, let dataParallelGroup {
             optimizer = try DistributedOptimizer(store: model.store, hyperparameters: setup.adam, group: dataParallelGroup)
         } else {
@@ -87,10 +95,13 @@ public final class Trainer {
             let batch = try makeBatch(train, firstSample: firstSample(consumedSamples, microBatch: micro))
             let state = try model.forward(batch, dropoutSeed: dropoutSeed(iteration: iteration, microBatch: micro))
             losses.append(state.lossValue)
-            try model.backward(state, gradientScale: lossScale / Float(m))
+            // The last micro-batch's backward completes the gradients, bucket by bucket.
+            try model.backward(state, gradientScale: lossScale / Float(m),
+                               gradientsFinal: micro == m - 1 ? buckets.map { $0.gradientsFinal } : nil)
         }
+        try buckets?.finish()
         let loss = try dataParallelMean(try losses.reduce(Float(0)) { $0 + (try $1.value()) } / Float(m))
-        if let group = dataParallelGroup, group.size > 1, !(optimizer is DistributedOptimizer) {
+        if let group = dataParallelGroup, group.size > 1, !(optimizer is DistributedOptimizer), buckets == nil {
             // Megatron's DDP: scale by 1/dp, then sum over the group.
             try model.backend.scale(model.store.grads, by: 1 / Float(group.size))
             try group.allReduce(model.store.grads, op: .sum)

@@ -43,6 +43,11 @@ public struct TransformerLayer: Sendable {
         recomputeGranularity = config.recomputeGranularity
     }
 
+    /// The flat-buffer offset of this layer's first parameter (its parameters are contiguous).
+    public func firstParameterOffset(_ store: ParameterStore) -> Int {
+        store.layout.specs[inputLayernorm.weight.index].offset
+    }
+
     public func forward(_ x: Tensor, _ rng: inout DropoutStream, _ store: ParameterStore) throws -> (Tensor, Saved) {
         let entry = rng
         let (out, activations) = try run(x, &rng, store)

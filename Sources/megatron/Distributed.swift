@@ -21,7 +21,8 @@ struct DistributedRank {
             throw RendezvousError.protocolError("received \(bytes.count) bytes, not an NCCL unique id")
         }
         let communicator = try NCCLCommunicator(context: backend.context, uniqueID: id, rank: env.rank, size: env.worldSize, library: library)
-        return DistributedRank(environment: env, backend: backend, world: NCCLProcessGroup(communicator: communicator, backend: backend, name: "dp"))
+        return DistributedRank(environment: env, backend: backend,
+                               world: try NCCLProcessGroup(communicator: communicator, backend: backend, name: "dp"))
     }
 }
 

@@ -17,10 +17,34 @@ public final class NCCLProcessGroup: ProcessGroup, @unchecked Sendable {
     public var rank: Int { communicator.rank }
     public var size: Int { communicator.size }
 
-    public init(communicator: NCCLCommunicator, backend: CUDABackend, name: String) {
+    /// Where ``startAllReduce(_:op:)`` runs: a non-blocking stream, so it overlaps the kernels
+    /// the backend keeps queuing on the legacy default stream.
+    let communicationStream: CUDAStream
+
+    public init(communicator: NCCLCommunicator, backend: CUDABackend, name: String) throws {
         self.communicator = communicator
         self.backend = backend
         self.name = name
+        communicationStream = try backend.context.makeStream(nonBlocking: true)
+    }
+
+    /// Queued on the communication stream behind an event of the op stream; ``Pending/wait()``
+    /// makes the op stream wait for it.
+    public func startAllReduce(_ tensor: Tensor, op: ReduceOp) throws -> any PendingCollective {
+        try check(tensor, "all-reduce")
+        let ready = try backend.context.makeEvent(timing: false), done = try backend.context.makeEvent(timing: false)
+        try ready.record(on: backend.stream)
+        try communicationStream.wait(for: ready)
+        try communicator.allReduce(send: DevicePointer(tensor.address), receive: DevicePointer(tensor.address), count: tensor.count,
+                                   dtype: tensor.dtype, op: reduction(op), stream: communicationStream)
+        try done.record(on: communicationStream)
+        return Pending(done: done, stream: backend.stream)
+    }
+
+    struct Pending: PendingCollective {
+        let done: CUDAEvent
+        let stream: CUDAStream
+        func wait() throws { try stream.wait(for: done) }
     }
 
     public func allReduce(_ tensor: Tensor, op: ReduceOp) throws {

@@ -165,7 +165,7 @@ public final class Trainer {
                     iteration: iteration, trainIters: setup.trainIters, consumedSamples: consumedSamples,
                     millisecondsPerIteration: seconds * 1000,
                     tokensPerSecond: Double(setup.tokensPerIteration) / seconds,
-                    tflopsPerDevice: flops / seconds / 1e12, learningRate: result.learningRate,
+                    tflopsPerDevice: flops / seconds / 1e12 / Double(setup.dataParallelSize), learningRate: result.learningRate,
                     globalBatchSize: setup.globalBatchSize, loss: windowLoss / Double(windowIters),
                     gradNorm: windowNorm / Double(windowIters), skippedIterations: skippedIterations, nanIterations: 0,
                     lossScale: lossScaler?.scale)))

@@ -1,6 +1,7 @@
 import Foundation
 import MegatronCUDA
 import MegatronParallel
+import MegatronTraining
 
 /// This process's place in a multi-process GPU run started by `megatron launch`, torchrun,
 /// Slurm or Open MPI: its GPU (the local rank) and its NCCL groups.
@@ -23,6 +24,14 @@ struct DistributedRank {
         let communicator = try NCCLCommunicator(context: backend.context, uniqueID: id, rank: env.rank, size: env.worldSize, library: library)
         return DistributedRank(environment: env, backend: backend,
                                world: try NCCLProcessGroup(communicator: communicator, backend: backend, name: "dp"))
+    }
+}
+
+extension DistributedRank {
+    /// Megatron's layout line at start-up.
+    func announce(_ setup: TrainingSetup) {
+        say("using world size: \(environment.worldSize), data-parallel size: \(setup.dataParallelSize), "
+            + "context-parallel size: 1, tensor-model-parallel size: 1, pipeline-model-parallel size: 1 (NCCL, \(environment.launcher))")
     }
 }
 

@@ -86,7 +86,7 @@ struct Train: ParsableCommand {
             let rank = try DistributedRank.join(timeoutSeconds: 600)
             let setup = try TrainingSetup(args, dataParallelSize: rank?.environment.worldSize ?? 1)
             let backend = try rank?.backend ?? makeBackend(args.device, computeDType: setup.computeDType)
-            if let rank { say("ranks: \(rank.environment.worldSize) (data parallel \(setup.dataParallelSize)), NCCL") }
+            rank?.announce(setup)
             let c = setup.model
             say("model: \(c.numLayers) layers, hidden \(c.hiddenSize), \(c.numAttentionHeads) heads (\(c.queryGroups) query groups), "
                 + "ffn \(c.ffnSize), seq \(c.seqLength), vocab \(c.vocabSize) padded to \(c.paddedVocabSize)")
@@ -120,7 +120,7 @@ struct Bench: ParsableCommand {
             let rank = try DistributedRank.join(timeoutSeconds: 600)
             let setup = try TrainingSetup(parsed, dataParallelSize: rank?.environment.worldSize ?? 1)
             let backend = try rank?.backend ?? makeBackend(parsed.device, computeDType: setup.computeDType)
-            if let rank { say("ranks: \(rank.environment.worldSize) (data parallel \(setup.dataParallelSize)), NCCL") }
+            rank?.announce(setup)
             let c = setup.model
             say("config: \(parsed.model) — \(c.numLayers) layers, hidden \(c.hiddenSize), heads \(c.numAttentionHeads)/\(c.queryGroups), "
                 + "ffn \(c.ffnSize) (\(c.activation.rawValue)), seq \(c.seqLength), vocab \(c.paddedVocabSize), "

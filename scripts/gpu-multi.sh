@@ -14,5 +14,7 @@ run nvidia-smi --query-gpu=index,name,memory.total --format=csv
 run "$bin" launch --nproc-per-node "$n" -- bench-nccl --bytes 1073741824
 run "$bin" bench --model gpt2-124m --device cuda --bf16 --bench-warmup 2 --bench-iters 5
 run "$bin" launch --nproc-per-node "$n" -- bench --model gpt2-124m --device cuda --bf16 --bench-warmup 2 --bench-iters 5
-run "$bin" launch --nproc-per-node "$n" -- train --model tiny --mock-data --device cuda --bf16 --train-iters 20 --log-interval 5 --eval-interval 20 --eval-iters 2
+run "$bin" launch --nproc-per-node "$n" -- bench --model gpt2-124m --device cuda --bf16 --bench-warmup 2 --bench-iters 5 --overlap-grad-reduce
+run "$bin" launch --nproc-per-node "$n" -- bench --model gpt2-124m --device cuda --bf16 --bench-warmup 2 --bench-iters 5 --use-distributed-optimizer
+run "$bin" launch --nproc-per-node "$n" -- train --model tiny --mock-data --device cuda --bf16 --train-iters 20 --log-interval 5 --eval-interval 20 --eval-iters 2 --overlap-grad-reduce
 exit $status

@@ -23,12 +23,10 @@ public enum Benchmark {
     /// global batch; divide by the group size for per-GPU figures).
     public static func run(
         setup: TrainingSetup, backend: any Backend, warmup: Int, iterations: Int,
-        dataParallelGroup: (any ProcessGroup)? = nil, distributedOptimizer: Bool = false,
-        afterTiming: ((Trainer) throws -> Void)? = nil
+        dataParallelGroup: (any ProcessGroup)? = nil, afterTiming: ((Trainer) throws -> Void)? = nil
     ) throws -> Report {
         let data = MockGPTDataset(vocabSize: setup.model.vocabSize, seqLength: setup.model.seqLength, seed: setup.seed)
-        let trainer = try Trainer(setup: setup, backend: backend, train: data, validation: nil,
-                                  dataParallelGroup: dataParallelGroup, distributedOptimizer: distributedOptimizer)
+        let trainer = try Trainer(setup: setup, backend: backend, train: data, validation: nil, dataParallelGroup: dataParallelGroup)
         var loss: Float = 0
         for _ in 0..<warmup { loss = try trainer.step().loss }
         try backend.synchronize()

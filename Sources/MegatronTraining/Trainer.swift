@@ -43,11 +43,11 @@ public final class Trainer {
 
     /// `dataParallelGroup`, when given, must have `setup.dataParallelSize` members: each rank
     /// then trains on its share of every global batch (Megatron's pretraining sampler) and the
-    /// gradients are averaged over the group before the optimizer step, as Megatron's DDP —
-    /// or, with `distributedOptimizer`, reduce-scattered to the rank's optimizer shard (ZeRO-1).
+    /// gradients are averaged over the group before the optimizer step, as Megatron's DDP (in
+    /// overlapped buckets with `--overlap-grad-reduce`) — or, with `--use-distributed-optimizer`,
+    /// reduce-scattered to the rank's optimizer shard (ZeRO-1).
     public init(setup: TrainingSetup, backend: any Backend, train: any GPTSampleSource, validation: (any GPTSampleSource)?,
-                dataParallelGroup: (any ProcessGroup)? = nil, distributedOptimizer: Bool = false,
-                overlapGradReduce: Bool = false) throws {
+                dataParallelGroup: (any ProcessGroup)? = nil) throws {
         let groupSize = dataParallelGroup?.size ?? 1
         guard groupSize == setup.dataParallelSize else {
             throw TensorError.invalidArgument(
@@ -58,10 +58,10 @@ public final class Trainer {
         self.validation = validation
         self.dataParallelGroup = dataParallelGroup
         lossScaler = setup.lossScaler
-        let distributed = distributedOptimizer && groupSize > 1
+        let distributed = setup.useDistributedOptimizer && groupSize > 1
         model = try GPTModel(config: setup.model, backend: backend, seed: setup.seed, computeDType: setup.computeDType,
                              padParametersToMultipleOf: distributed ? groupSize : 1)
-        if overlapGradReduce, !distributed, groupSize > 1, let dataParallelGroup {
+        if setup.overlapGradReduce, !distributed, groupSize > 1, let dataParallelGroup {
             buckets = GradientBuckets(grads: model.store.grads, group: dataParallelGroup, backend: backend)
         } else {
             buckets = nil

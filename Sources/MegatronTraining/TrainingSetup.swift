@@ -19,6 +19,10 @@ public struct TrainingSetup: Sendable {
     public let computeDType: DType
     /// Dynamic (or, with `--loss-scale`, static) loss scaling for fp16; nil otherwise.
     public let lossScaler: DynamicLossScaler?
+    /// `--use-distributed-optimizer` (takes effect with more than one data-parallel rank).
+    public let useDistributedOptimizer: Bool
+    /// `--overlap-grad-reduce` (takes effect with more than one data-parallel rank).
+    public let overlapGradReduce: Bool
     public let logInterval: Int
     public let evalInterval: Int
     public let evalIters: Int
@@ -93,6 +97,8 @@ public struct TrainingSetup: Sendable {
             DynamicLossScaler(initialScale: $0, minScale: $0, growthFactor: 1, backoffFactor: 1, growthInterval: .max, hysteresis: .max)
         } ?? DynamicLossScaler(initialScale: args.initialLossScale, minScale: args.minLossScale,
                                growthInterval: args.lossScaleWindow, hysteresis: args.hysteresis)
+        useDistributedOptimizer = args.useDistributedOptimizer
+        overlapGradReduce = args.overlapGradReduce
         logInterval = args.logInterval
         evalInterval = args.evalInterval
         evalIters = args.evalIters

@@ -110,6 +110,8 @@ public enum FlagSection: String, Sendable, CaseIterable {
     case logging = "Logging and evaluation"
     /// Where training data comes from.
     case data = "Data"
+    /// Data parallelism: gradient reduction and the distributed optimizer.
+    case distributed = "Distributed"
     /// Flags swift-megatron adds; Megatron-LM has none of them.
     case swiftMegatron = "swift-megatron (not in Megatron-LM)"
 }
@@ -477,6 +479,13 @@ public struct FlagTable: Sendable {
         // MARK: Data
         .toggle("mock-data", \.mockData, .data,
                 help: "Train on synthetic random tokens instead of a dataset."),
+
+        // MARK: Distributed
+        .toggle("use-distributed-optimizer", \.useDistributedOptimizer, .distributed,
+                help: "Shard the fp32 master weights and optimizer state over the data-parallel ranks "
+                    + "(reduce-scatter the gradients, all-gather the updated parameters)."),
+        .toggle("overlap-grad-reduce", \.overlapGradReduce, .distributed,
+                help: "Overlap the data-parallel gradient reduction with the backward, in buckets."),
 
         // MARK: swift-megatron
         .choice("model", \.model, ["custom"] + ModelPreset.allCases.map(\.rawValue), .swiftMegatron, ours: true,

@@ -107,6 +107,10 @@ public struct TrainingArguments: Sendable, Equatable {
     public var evalIters: Int = 100
     /// `--mock-data`: train on synthetic tokens instead of a dataset.
     public var mockData: Bool = false
+    /// `--use-distributed-optimizer`: ZeRO-1 over the data-parallel ranks.
+    public var useDistributedOptimizer: Bool = false
+    /// `--overlap-grad-reduce`: bucketed gradient reduction overlapped with the backward.
+    public var overlapGradReduce: Bool = false
     /// `--device` (swift-megatron): `auto`, `cpu` or `cuda`.
     public var device: String = "auto"
     /// `--bench-iters` (swift-megatron): iterations timed by `megatron bench`.

@@ -17,6 +17,7 @@ struct BenchNCCL: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            // Megatron's default --distributed-timeout-minutes, 10.
             guard let rank = try DistributedRank.join(timeoutSeconds: 600) else {
                 throw ValidationError("bench-nccl needs several ranks: run it under `megatron launch --nproc-per-node N -- bench-nccl`")
             }

@@ -1,10 +1,14 @@
 import ArgumentParser
 import Foundation
+import MegatronCPU
+import MegatronParallel
+import MegatronTraining
 
 /// `megatron launch --nproc-per-node N -- train …`: starts N ranks of this binary on this node,
 /// one process per GPU, with torchrun's variables (`RANK`, `WORLD_SIZE`, `LOCAL_RANK`,
 /// `LOCAL_WORLD_SIZE`, `MASTER_ADDR`, `MASTER_PORT`), waits for them, and stops the others as
-/// soon as one fails.
+/// soon as one fails. With `--device cpu`, `train` runs its N ranks as threads of this process
+/// instead, over ``LocalWorld``.
 struct Launch: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Start N ranks on this node (one process per GPU), e.g. `megatron launch --nproc-per-node 2 -- train …`.")
@@ -27,6 +31,10 @@ struct Launch: ParsableCommand {
     }
 
     func run() throws {
+        if command.first == "train", let device = command.firstIndex(of: "--device"), command.indices.contains(device + 1),
+           command[device + 1] == "cpu" {
+            return try trainOnThreads()
+        }
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         var processes: [Process] = []
         for rank in 0..<nprocPerNode {
@@ -61,5 +69,20 @@ struct Launch: ParsableCommand {
         for p in processes { p.waitUntilExit() }
         FileHandle.standardError.write(Data("error: rank \(failed.rank) exited with status \(failed.status); stopped the other ranks\n".utf8))
         throw ExitCode(failed.status == 0 ? 1 : failed.status)
+    }
+
+    /// `train --device cpu` with N thread ranks, data parallel over a ``LocalWorld``.
+    private func trainOnThreads() throws {
+        let args = try parseTrainingArguments(Array(command.dropFirst()), command: "megatron launch -- train")
+        try reportingErrors {
+            let setup = try TrainingSetup(args, dataParallelSize: nprocPerNode)
+            let world = LocalWorld(size: nprocPerNode, timeout: Double(args.distributedTimeoutMinutes) * 60)
+            say("using world size: \(nprocPerNode), data-parallel size: \(setup.dataParallelSize), context-parallel size: 1, "
+                + "tensor-model-parallel size: 1, pipeline-model-parallel size: 1 (threads of this process, CPU)")
+            try world.run { rank in
+                let group = try world.group(ranks: Array(0..<nprocPerNode), rank: rank, name: "dp")
+                try train(setup, backend: CPUBackend(), dataParallelGroup: group, log: rank == 0 ? say : { _ in })
+            }
+        }
     }
 }

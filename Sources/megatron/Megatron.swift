@@ -3,6 +3,7 @@ import Foundation
 import MegatronCPU
 import MegatronCUDA
 import MegatronData
+import MegatronParallel
 import MegatronTensor
 import MegatronTraining
 
@@ -83,20 +84,25 @@ struct Train: ParsableCommand {
     func run() throws {
         let args = try parseTrainingArguments(arguments, command: "megatron train")
         try reportingErrors {
-            let rank = try DistributedRank.join(timeoutSeconds: 600)
+            let rank = try DistributedRank.join(timeoutSeconds: Double(args.distributedTimeoutMinutes) * 60)
             let setup = try TrainingSetup(args, dataParallelSize: rank?.environment.worldSize ?? 1)
             let backend = try rank?.backend ?? makeBackend(args.device, computeDType: setup.computeDType)
             rank?.announce(setup)
-            let c = setup.model
-            say("model: \(c.numLayers) layers, hidden \(c.hiddenSize), \(c.numAttentionHeads) heads (\(c.queryGroups) query groups), "
-                + "ffn \(c.ffnSize), seq \(c.seqLength), vocab \(c.vocabSize) padded to \(c.paddedVocabSize)")
-            let train = MockGPTDataset(vocabSize: c.vocabSize, seqLength: c.seqLength, seed: setup.seed)
-            let valid = MockGPTDataset(vocabSize: c.vocabSize, seqLength: c.seqLength, seed: mixSeed(setup.seed))
-            let trainer = try Trainer(setup: setup, backend: backend, train: train, validation: valid, dataParallelGroup: rank?.world)
-            say("parameters: \(trainer.model.store.layout.count), micro-batches per iteration: \(setup.microBatchesPerIteration)")
-            try trainer.run(log: say)
+            try train(setup, backend: backend, dataParallelGroup: rank?.world, log: say)
         }
     }
+}
+
+/// Trains `setup` on mock data, logging through `log` (a no-op on all ranks but the first).
+func train(_ setup: TrainingSetup, backend: any Backend, dataParallelGroup: (any ProcessGroup)?, log: (String) -> Void) throws {
+    let c = setup.model
+    log("model: \(c.numLayers) layers, hidden \(c.hiddenSize), \(c.numAttentionHeads) heads (\(c.queryGroups) query groups), "
+        + "ffn \(c.ffnSize), seq \(c.seqLength), vocab \(c.vocabSize) padded to \(c.paddedVocabSize)")
+    let train = MockGPTDataset(vocabSize: c.vocabSize, seqLength: c.seqLength, seed: setup.seed)
+    let valid = MockGPTDataset(vocabSize: c.vocabSize, seqLength: c.seqLength, seed: mixSeed(setup.seed))
+    let trainer = try Trainer(setup: setup, backend: backend, train: train, validation: valid, dataParallelGroup: dataParallelGroup)
+    log("parameters: \(trainer.model.store.layout.count), micro-batches per iteration: \(setup.microBatchesPerIteration)")
+    try trainer.run(log: log)
 }
 
 struct Bench: ParsableCommand {
@@ -117,7 +123,7 @@ struct Bench: ParsableCommand {
         args.lrWarmupFraction = nil
         let parsed = args
         try reportingErrors {
-            let rank = try DistributedRank.join(timeoutSeconds: 600)
+            let rank = try DistributedRank.join(timeoutSeconds: Double(parsed.distributedTimeoutMinutes) * 60)
             let setup = try TrainingSetup(parsed, dataParallelSize: rank?.environment.worldSize ?? 1)
             let backend = try rank?.backend ?? makeBackend(parsed.device, computeDType: setup.computeDType)
             rank?.announce(setup)

@@ -486,6 +486,9 @@ public struct FlagTable: Sendable {
                     + "(reduce-scatter the gradients, all-gather the updated parameters)."),
         .toggle("overlap-grad-reduce", \.overlapGradReduce, .distributed,
                 help: "Overlap the data-parallel gradient reduction with the backward, in buckets."),
+        .int("distributed-timeout-minutes", \.distributedTimeoutMinutes, .distributed, range: .positive,
+             help: "Minutes a rank waits for the others (rendezvous and collectives) before stopping with an error "
+                + "naming the missing rank."),
 
         // MARK: swift-megatron
         .choice("model", \.model, ["custom"] + ModelPreset.allCases.map(\.rawValue), .swiftMegatron, ours: true,

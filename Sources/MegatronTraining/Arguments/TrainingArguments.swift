@@ -111,6 +111,8 @@ public struct TrainingArguments: Sendable, Equatable {
     public var useDistributedOptimizer: Bool = false
     /// `--overlap-grad-reduce`: bucketed gradient reduction overlapped with the backward.
     public var overlapGradReduce: Bool = false
+    /// `--distributed-timeout-minutes`: how long a rank waits for the others.
+    public var distributedTimeoutMinutes: Int = 10
     /// `--device` (swift-megatron): `auto`, `cpu` or `cuda`.
     public var device: String = "auto"
     /// `--bench-iters` (swift-megatron): iterations timed by `megatron bench`.

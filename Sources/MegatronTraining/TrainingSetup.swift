@@ -1,4 +1,5 @@
 import MegatronOptimizer
+import MegatronParallel
 import MegatronTensor
 import MegatronTransformer
 
@@ -31,7 +32,12 @@ public struct TrainingSetup: Sendable {
     public var microBatchesPerIteration: Int { globalBatchSize / (microBatchSize * dataParallelSize) }
     public var tokensPerIteration: Int { globalBatchSize * model.seqLength }
 
-    public init(_ args: TrainingArguments, dataParallelSize: Int = 1) throws(SetupError) {
+    /// The parallel layout (`--tensor-model-parallel-size` … over `worldSize` ranks).
+    public let parallel: ParallelConfig
+
+    /// `worldSize` is the number of ranks of the run (1 without a launcher); the data-parallel
+    /// size follows from it and the model-parallel flags.
+    public init(_ args: TrainingArguments, worldSize: Int = 1) throws(SetupError) {
         func required<T>(_ value: T?, _ flag: String) throws(SetupError) -> T {
             guard let value else { throw .missing(flag) }
             return value
@@ -64,6 +70,18 @@ public struct TrainingSetup: Sendable {
         do { model = try c.validated() } catch { throw .model(error) }
 
         microBatchSize = try required(args.microBatchSize, "--micro-batch-size")
+        do {
+            parallel = try ParallelConfig(worldSize: worldSize, tensor: args.tensorModelParallelSize,
+                                          pipeline: args.pipelineModelParallelSize, context: args.contextParallelSize,
+                                          expert: args.expertModelParallelSize, sequenceParallel: args.sequenceParallel)
+        } catch { throw .parallel(error) }
+        for (flag, size) in [("--tensor-model-parallel-size", parallel.tensor), ("--pipeline-model-parallel-size", parallel.pipeline),
+                             ("--context-parallel-size", parallel.context), ("--expert-model-parallel-size", parallel.expert)]
+        where size > 1 {
+            throw .unsupported("\(flag) \(size): only data parallelism runs across ranks so far (tensor, pipeline, context "
+                + "and expert parallelism are not implemented yet); use 1")
+        }
+        let dataParallelSize = parallel.dataParallel
         self.dataParallelSize = dataParallelSize
         globalBatchSize = args.globalBatchSize ?? microBatchSize * dataParallelSize
         guard globalBatchSize % (microBatchSize * dataParallelSize) == 0 else {
@@ -113,6 +131,8 @@ public enum SetupError: Error, CustomStringConvertible {
     case batch(global: Int, micro: Int, dataParallel: Int)
     case model(ConfigError)
     case schedule(ScheduleError)
+    case parallel(ParallelConfigError)
+    case unsupported(String)
 
     public var description: String {
         switch self {
@@ -123,6 +143,8 @@ public enum SetupError: Error, CustomStringConvertible {
             "--global-batch-size \(g) is not divisible by --micro-batch-size \(m) × data-parallel size \(dp)"
         case let .model(e): e.description
         case let .schedule(e): e.description
+        case let .parallel(e): e.description
+        case let .unsupported(message): message
         }
     }
 }

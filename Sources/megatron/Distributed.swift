@@ -30,9 +30,14 @@ struct DistributedRank {
 extension DistributedRank {
     /// Megatron's layout line at start-up.
     func announce(_ setup: TrainingSetup) {
-        say("using world size: \(environment.worldSize), data-parallel size: \(setup.dataParallelSize), "
-            + "context-parallel size: 1, tensor-model-parallel size: 1, pipeline-model-parallel size: 1 (NCCL, \(environment.launcher))")
+        say(layoutLine(setup.parallel) + " (NCCL, \(environment.launcher))")
     }
+}
+
+/// Megatron's start-up line describing the parallel layout.
+func layoutLine(_ p: ParallelConfig) -> String {
+    "using world size: \(p.worldSize), data-parallel size: \(p.dataParallel), context-parallel size: \(p.context), "
+        + "tensor-model-parallel size: \(p.tensor), pipeline-model-parallel size: \(p.pipeline)"
 }
 
 /// Whether this process prints the run's log: rank 0 of a multi-process run, or a single process.

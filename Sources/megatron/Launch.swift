@@ -75,10 +75,9 @@ struct Launch: ParsableCommand {
     private func trainOnThreads() throws {
         let args = try parseTrainingArguments(Array(command.dropFirst()), command: "megatron launch -- train")
         try reportingErrors {
-            let setup = try TrainingSetup(args, dataParallelSize: nprocPerNode)
+            let setup = try TrainingSetup(args, worldSize: nprocPerNode)
             let world = LocalWorld(size: nprocPerNode, timeout: Double(args.distributedTimeoutMinutes) * 60)
-            say("using world size: \(nprocPerNode), data-parallel size: \(setup.dataParallelSize), context-parallel size: 1, "
-                + "tensor-model-parallel size: 1, pipeline-model-parallel size: 1 (threads of this process, CPU)")
+            say(layoutLine(setup.parallel) + " (threads of this process, CPU)")
             try world.run { rank in
                 let group = try world.group(ranks: Array(0..<nprocPerNode), rank: rank, name: "dp")
                 try train(setup, backend: CPUBackend(), dataParallelGroup: group, log: rank == 0 ? say : { _ in })

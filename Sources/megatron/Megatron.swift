@@ -85,7 +85,7 @@ struct Train: ParsableCommand {
         let args = try parseTrainingArguments(arguments, command: "megatron train")
         try reportingErrors {
             let rank = try DistributedRank.join(timeoutSeconds: Double(args.distributedTimeoutMinutes) * 60)
-            let setup = try TrainingSetup(args, dataParallelSize: rank?.environment.worldSize ?? 1)
+            let setup = try TrainingSetup(args, worldSize: rank?.environment.worldSize ?? 1)
             let backend = try rank?.backend ?? makeBackend(args.device, computeDType: setup.computeDType)
             rank?.announce(setup)
             try train(setup, backend: backend, dataParallelGroup: rank?.world, log: say)
@@ -124,7 +124,7 @@ struct Bench: ParsableCommand {
         let parsed = args
         try reportingErrors {
             let rank = try DistributedRank.join(timeoutSeconds: Double(parsed.distributedTimeoutMinutes) * 60)
-            let setup = try TrainingSetup(parsed, dataParallelSize: rank?.environment.worldSize ?? 1)
+            let setup = try TrainingSetup(parsed, worldSize: rank?.environment.worldSize ?? 1)
             let backend = try rank?.backend ?? makeBackend(parsed.device, computeDType: setup.computeDType)
             rank?.announce(setup)
             let c = setup.model

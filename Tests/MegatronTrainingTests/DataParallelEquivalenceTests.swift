@@ -19,7 +19,7 @@ struct DataParallelEquivalenceTests {
     /// ranks (rank 0's; every rank must hold the same parameters). The gradient norm is in the
     /// comparison because Adam's update barely changes when every gradient is scaled alike.
     static func train(dp: Int, extra: [String] = []) throws -> (losses: [Float], parameters: [Float]) {
-        let setup = try TrainingSetup(try TrainingArguments.parse(flags + extra), dataParallelSize: dp)
+        let setup = try TrainingSetup(try TrainingArguments.parse(flags + extra), worldSize: dp)
         let data = MockGPTDataset(vocabSize: 100, seqLength: 16, seed: 3)
         let results = Mutex<[Int: (losses: [Float], parameters: [Float])]>([:])
         let world = LocalWorld(size: dp, timeout: 60)
@@ -57,8 +57,24 @@ struct DataParallelEquivalenceTests {
         Self.expectClose(try Self.train(dp: dp, extra: extra), reference, "dp \(dp) \(extra)")
     }
 
+    @Test func modelParallelLayoutsAreRefusedByName() throws {
+        do {
+            _ = try TrainingSetup(try TrainingArguments.parse(Self.flags + ["--tensor-model-parallel-size", "2"]), worldSize: 4)
+            Issue.record("tensor parallelism accepted")
+        } catch {
+            #expect("\(error)".hasPrefix("--tensor-model-parallel-size 2: only data parallelism runs across ranks so far"))
+        }
+        do {
+            _ = try TrainingSetup(try TrainingArguments.parse(Self.flags + ["--pipeline-model-parallel-size", "3"]), worldSize: 4)
+            Issue.record("an indivisible layout accepted")
+        } catch {
+            #expect("\(error)".hasPrefix("4 ranks are not divisible by 3"))
+        }
+        #expect(try TrainingSetup(try TrainingArguments.parse(Self.flags), worldSize: 4).dataParallelSize == 4)
+    }
+
     @Test func theGroupMustMatchTheSetup() throws {
-        let setup = try TrainingSetup(try TrainingArguments.parse(Self.flags), dataParallelSize: 2)
+        let setup = try TrainingSetup(try TrainingArguments.parse(Self.flags), worldSize: 2)
         #expect(throws: TensorError.self) {
             _ = try Trainer(setup: setup, backend: CPUBackend(), train: MockGPTDataset(vocabSize: 100, seqLength: 16, seed: 3), validation: nil)
         }

@@ -481,6 +481,16 @@ public struct FlagTable: Sendable {
                 help: "Train on synthetic random tokens instead of a dataset."),
 
         // MARK: Distributed
+        .int("tensor-model-parallel-size", \.tensorModelParallelSize, .distributed, range: .positive,
+             help: "Degree of tensor model parallelism."),
+        .int("pipeline-model-parallel-size", \.pipelineModelParallelSize, .distributed, range: .positive,
+             help: "Degree of pipeline model parallelism."),
+        .int("context-parallel-size", \.contextParallelSize, .distributed, range: .positive,
+             help: "Degree of context parallelism."),
+        .int("expert-model-parallel-size", \.expertModelParallelSize, .distributed, range: .positive,
+             help: "Degree of expert model parallelism."),
+        .toggle("sequence-parallel", \.sequenceParallel, .distributed,
+                help: "Enable sequence parallel optimization (with tensor parallelism)."),
         .toggle("use-distributed-optimizer", \.useDistributedOptimizer, .distributed,
                 help: "Shard the fp32 master weights and optimizer state over the data-parallel ranks "
                     + "(reduce-scatter the gradients, all-gather the updated parameters)."),

@@ -107,6 +107,15 @@ public struct TrainingArguments: Sendable, Equatable {
     public var evalIters: Int = 100
     /// `--mock-data`: train on synthetic tokens instead of a dataset.
     public var mockData: Bool = false
+    /// `--tensor-model-parallel-size`, `--pipeline-model-parallel-size`,
+    /// `--context-parallel-size`, `--expert-model-parallel-size`: the parallel layout (data
+    /// parallel is the world size divided by tp · pp · cp).
+    public var tensorModelParallelSize: Int = 1
+    public var pipelineModelParallelSize: Int = 1
+    public var contextParallelSize: Int = 1
+    public var expertModelParallelSize: Int = 1
+    /// `--sequence-parallel` (with tensor parallelism).
+    public var sequenceParallel: Bool = false
     /// `--use-distributed-optimizer`: ZeRO-1 over the data-parallel ranks.
     public var useDistributedOptimizer: Bool = false
     /// `--overlap-grad-reduce`: bucketed gradient reduction overlapped with the backward.

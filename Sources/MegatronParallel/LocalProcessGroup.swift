@@ -180,14 +180,7 @@ public final class LocalProcessGroup: ProcessGroup {
     }
 
     public func allToAll(_ input: Tensor, sendCounts: [Int], into output: Tensor, receiveCounts: [Int]) throws {
-        guard sendCounts.count == size, receiveCounts.count == size, input.dtype == output.dtype,
-              sendCounts.allSatisfy({ $0 >= 0 }), receiveCounts.allSatisfy({ $0 >= 0 }),
-              sendCounts.reduce(0, +) <= input.count, receiveCounts.reduce(0, +) <= output.count
-        else {
-            throw ParallelError.invalidArgument(
-                collective: "all-to-all", group: name,
-                message: "\(size) non-negative send and receive counts within the tensors' \(input.count) and \(output.count) elements of one dtype")
-        }
+        try checkAllToAll(input, sendCounts: sendCounts, output, receiveCounts: receiveCounts)
         let element = input.dtype.byteSize
         var received = [UInt8](repeating: 0, count: receiveCounts.reduce(0, +) * element)
         let arguments = sendCounts + receiveCounts

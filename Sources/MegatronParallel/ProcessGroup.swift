@@ -64,6 +64,19 @@ public struct CompletedCollective: PendingCollective {
 }
 
 extension ProcessGroup {
+    /// Checks an all-to-all's arguments: one non-negative count per member each way, within the
+    /// tensors, which share a dtype.
+    public func checkAllToAll(_ input: Tensor, sendCounts: [Int], _ output: Tensor, receiveCounts: [Int]) throws {
+        guard sendCounts.count == size, receiveCounts.count == size, input.dtype == output.dtype,
+              sendCounts.allSatisfy({ $0 >= 0 }), receiveCounts.allSatisfy({ $0 >= 0 }),
+              sendCounts.reduce(0, +) <= input.count, receiveCounts.reduce(0, +) <= output.count
+        else {
+            throw ParallelError.invalidArgument(
+                collective: "all-to-all", group: name,
+                message: "\(size) non-negative send and receive counts within the tensors' \(input.count) and \(output.count) elements of one dtype")
+        }
+    }
+
     /// Runs the all-reduce at once (groups without a communication stream of their own).
     public func startAllReduce(_ tensor: Tensor, op: ReduceOp) throws -> any PendingCollective {
         try allReduce(tensor, op: op)

@@ -95,14 +95,7 @@ public final class NCCLProcessGroup: ProcessGroup, @unchecked Sendable {
     public func allToAll(_ input: Tensor, sendCounts: [Int], into output: Tensor, receiveCounts: [Int]) throws {
         try check(input, "all-to-all")
         try check(output, "all-to-all")
-        guard sendCounts.count == size, receiveCounts.count == size, input.dtype == output.dtype,
-              sendCounts.allSatisfy({ $0 >= 0 }), receiveCounts.allSatisfy({ $0 >= 0 }),
-              sendCounts.reduce(0, +) <= input.count, receiveCounts.reduce(0, +) <= output.count
-        else {
-            throw ParallelError.invalidArgument(
-                collective: "all-to-all", group: name,
-                message: "\(size) non-negative send and receive counts within the tensors' \(input.count) and \(output.count) elements of one dtype")
-        }
+        try checkAllToAll(input, sendCounts: sendCounts, output, receiveCounts: receiveCounts)
         let element = input.dtype.byteSize
         var sendOffset = 0, receiveOffset = 0
         try communicator.library.group { () throws(CUDAError) in

@@ -38,7 +38,7 @@ public final class LocalProcessGroup: ProcessGroup {
             defer { state.collectives += 1 }
             return state.collectives
         }
-        try world.meet(key: "\(groupKey)#\(call)", member: rank, expected: Array(0..<size), collective: collective, group: name,
+        try world.meet(key: "\(groupKey)#\(call)", member: rank, expected: members, collective: collective, group: name,
                        .init(input: input, output: output, arguments: arguments)) { all in
             try agree(collective, all)
             try work(all)
@@ -175,7 +175,7 @@ public final class LocalProcessGroup: ProcessGroup {
         }
         let (from, to) = input != nil ? (rank, peer) : (peer, rank)
         // Members 0 and 1 of the meeting are the sender and the receiver.
-        try world.meet(key: "\(groupKey):\(from)→\(to)#\(call)", member: input != nil ? 0 : 1, expected: [0, 1],
+        try world.meet(key: "\(groupKey):\(from)→\(to)#\(call)", member: input != nil ? 0 : 1, expected: [members[from], members[to]],
                        collective: "send/receive", group: name, .init(input: input, output: output, arguments: []), work: work)
     }
 
@@ -189,7 +189,7 @@ public final class LocalProcessGroup: ProcessGroup {
             defer { state.collectives += 1 }
             return state.collectives
         }
-        try world.meet(key: "\(groupKey)#\(call)", member: rank, expected: Array(0..<size), collective: "all-to-all", group: name,
+        try world.meet(key: "\(groupKey)#\(call)", member: rank, expected: members, collective: "all-to-all", group: name,
                        .init(input: input, output: output, arguments: arguments)) { all in
             var offset = 0
             for peer in 0..<size {

@@ -84,7 +84,8 @@ public final class LocalWorld: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Meets the other `expected` members at `key`; `work` then runs with every contribution
+    /// Meets the other members at `key` (`expected` holds their world ranks, by member index,
+    /// for naming the missing in a timeout); `work` then runs with every contribution
     /// (each member reads the others' inputs and writes only its own output), and the member
     /// leaves once all have finished, so no input is reused while another member reads it.
     func meet(
@@ -121,7 +122,7 @@ public final class LocalWorld: @unchecked Sendable {
             }
             if !condition.wait(until: deadline), !ready() {
                 let present = Set(meetings[key]?.arrived.keys.map { $0 } ?? [])
-                let missing = expected.indices.filter { !present.contains($0) }
+                let missing = expected.indices.filter { !present.contains($0) }.map { expected[$0] }
                 throw ParallelError.timeout(collective: collective, group: group, missingRanks: missing, seconds: timeout)
             }
         }

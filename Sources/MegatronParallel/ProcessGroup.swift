@@ -86,7 +86,7 @@ extension ProcessGroup {
 
 /// A collective that cannot go on, named with its group and the ranks involved.
 public enum ParallelError: Error, Equatable, CustomStringConvertible {
-    /// Members that did not reach the collective within the timeout.
+    /// Members (by world rank) that did not reach the collective within the timeout.
     case timeout(collective: String, group: String, missingRanks: [Int], seconds: Double)
     /// Members disagree about a collective's arguments (shape, dtype, counts, root).
     case mismatch(collective: String, group: String, message: String)

@@ -117,6 +117,19 @@ struct LocalProcessGroupTests {
         #expect(messages.allSatisfy { $0 == timeout || $0.hasSuffix("failed: " + timeout) })
     }
 
+    @Test func timeoutsNameWorldRanks() throws {
+        let world = LocalWorld(size: 4, timeout: 0.3)
+        let seen = Mutex<[String]>([])
+        try? world.run { rank in
+            let b = CPUBackend()
+            guard rank % 2 == 1 else { return }
+            let dp = try world.group(ranks: [1, 3], rank: rank, name: "dp")
+            guard rank == 1 else { return }   // world rank 3 never arrives
+            do { try dp.allReduce(try b.zeros([1]), op: .sum) } catch { seen.withLock { $0.append("\(error)") } }
+        }
+        #expect(seen.withLock { $0 } == ["all-reduce on group dp: rank(s) 3 did not arrive within 0.3 s (--distributed-timeout-minutes)"])
+    }
+
     @Test func aFailingRankStopsTheOthers() throws {
         struct Boom: Error, CustomStringConvertible { var description: String { "boom" } }
         let world = LocalWorld(size: 3, timeout: 30)

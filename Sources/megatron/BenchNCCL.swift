@@ -15,10 +15,15 @@ struct BenchNCCL: ParsableCommand {
     @Option(help: "Timed all-reduces (after 5 untimed).")
     var iterations = 20
 
+    @Option(help: "Seconds a collective may take before the ranks give up on a missing peer.")
+    var timeoutSeconds: Double = 600
+
+    @Option(help: "Fault drill: this rank sleeps instead of joining the timed all-reduces, so the others must stop with an error within --timeout-seconds.")
+    var stallRank: Int?
+
     func run() throws {
         try reportingErrors {
-            // Megatron's default --distributed-timeout-minutes, 10.
-            guard let rank = try DistributedRank.join(timeoutSeconds: 600) else {
+            guard let rank = try DistributedRank.join(timeoutSeconds: timeoutSeconds) else {
                 throw ValidationError("bench-nccl needs several ranks: run it under `megatron launch --nproc-per-node N -- bench-nccl`")
             }
             let backend = rank.backend
@@ -26,6 +31,10 @@ struct BenchNCCL: ParsableCommand {
             let buffer = try backend.zeros([bytes / 4], dtype: .fp32)
             for _ in 0..<5 { try rank.world.allReduce(buffer, op: .sum) }
             try rank.world.barrier()
+            if rank.environment.rank == stallRank {
+                Thread.sleep(forTimeInterval: timeoutSeconds * 3)
+                throw ValidationError("rank \(rank.environment.rank) stalled for the fault drill and the others did not stop it")
+            }
             let start = try backend.context.makeEvent(), end = try backend.context.makeEvent()
             try start.record(on: backend.context.defaultStream)
             for _ in 0..<iterations { try rank.world.allReduce(buffer, op: .sum) }

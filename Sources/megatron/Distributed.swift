@@ -23,7 +23,8 @@ struct DistributedRank {
         }
         let communicator = try NCCLCommunicator(context: backend.context, uniqueID: id, rank: env.rank, size: env.worldSize, library: library)
         return DistributedRank(environment: env, backend: backend,
-                               world: try NCCLProcessGroup(communicator: communicator, backend: backend, name: "dp"))
+                               world: try NCCLProcessGroup(communicator: communicator, backend: backend, name: "dp",
+                                                           timeout: timeoutSeconds))
     }
 }
 

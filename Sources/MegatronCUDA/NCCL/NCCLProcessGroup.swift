@@ -21,11 +21,17 @@ public final class NCCLProcessGroup: ProcessGroup, @unchecked Sendable {
     /// the backend keeps queuing on the legacy default stream.
     let communicationStream: CUDAStream
 
-    public init(communicator: NCCLCommunicator, backend: CUDABackend, name: String) throws {
+    /// Ends the process when a collective hangs past the timeout or a peer fails.
+    let watchdog: NCCLWatchdog
+
+    /// `timeout`: seconds a collective may take before this rank gives up on its peers
+    /// (`--distributed-timeout-minutes` × 60).
+    public init(communicator: NCCLCommunicator, backend: CUDABackend, name: String, timeout: Double) throws {
         self.communicator = communicator
         self.backend = backend
         self.name = name
         communicationStream = try backend.context.makeStream(nonBlocking: true)
+        watchdog = NCCLWatchdog(communicator: communicator, group: name, timeout: timeout)
     }
 
     /// Queued on the communication stream behind an event of the op stream; ``Pending/wait()``
@@ -38,6 +44,7 @@ public final class NCCLProcessGroup: ProcessGroup, @unchecked Sendable {
         try communicator.allReduce(send: DevicePointer(tensor.address), receive: DevicePointer(tensor.address), count: tensor.count,
                                    dtype: tensor.dtype, op: reduction(op), stream: communicationStream)
         try done.record(on: communicationStream)
+        try watchdog.track("all-reduce (overlapped)", after: communicationStream)
         return Pending(done: done, stream: backend.stream)
     }
 
@@ -51,6 +58,7 @@ public final class NCCLProcessGroup: ProcessGroup, @unchecked Sendable {
         try check(tensor, "all-reduce")
         try communicator.allReduce(send: DevicePointer(tensor.address), receive: DevicePointer(tensor.address), count: tensor.count,
                                    dtype: tensor.dtype, op: reduction(op), stream: backend.stream)
+        try watchdog.track("all-reduce", after: backend.stream)
     }
 
     public func reduceScatter(_ input: Tensor, into output: Tensor, op: ReduceOp) throws {
@@ -59,6 +67,7 @@ public final class NCCLProcessGroup: ProcessGroup, @unchecked Sendable {
         try expectChunks(whole: input, chunk: output, "reduce-scatter")
         try communicator.reduceScatter(send: DevicePointer(input.address), receive: DevicePointer(output.address),
                                        receiveCount: output.count, dtype: input.dtype, op: reduction(op), stream: backend.stream)
+        try watchdog.track("reduce-scatter", after: backend.stream)
     }
 
     public func allGather(_ input: Tensor, into output: Tensor) throws {
@@ -67,6 +76,7 @@ public final class NCCLProcessGroup: ProcessGroup, @unchecked Sendable {
         try expectChunks(whole: output, chunk: input, "all-gather")
         try communicator.allGather(send: DevicePointer(input.address), receive: DevicePointer(output.address),
                                    sendCount: input.count, dtype: input.dtype, stream: backend.stream)
+        try watchdog.track("all-gather", after: backend.stream)
     }
 
     public func broadcast(_ tensor: Tensor, root: Int) throws {
@@ -76,12 +86,14 @@ public final class NCCLProcessGroup: ProcessGroup, @unchecked Sendable {
         }
         try communicator.broadcast(send: DevicePointer(tensor.address), receive: DevicePointer(tensor.address), count: tensor.count,
                                    dtype: tensor.dtype, root: root, stream: backend.stream)
+        try watchdog.track("broadcast", after: backend.stream)
     }
 
     public func send(_ tensor: Tensor, to peer: Int) throws {
         try check(tensor, "send")
         try expectPeer(peer, "send")
         try communicator.send(DevicePointer(tensor.address), count: tensor.count, dtype: tensor.dtype, to: peer, stream: backend.stream)
+        try watchdog.track("send", after: backend.stream)
     }
 
     public func receive(into tensor: Tensor, from peer: Int) throws {
@@ -89,6 +101,7 @@ public final class NCCLProcessGroup: ProcessGroup, @unchecked Sendable {
         try expectPeer(peer, "receive")
         try communicator.receive(into: DevicePointer(tensor.address), count: tensor.count, dtype: tensor.dtype, from: peer,
                                  stream: backend.stream)
+        try watchdog.track("receive", after: backend.stream)
     }
 
     /// Grouped sends and receives, one pair per peer (NCCL has no uneven all-to-all of its own).
@@ -112,6 +125,7 @@ public final class NCCLProcessGroup: ProcessGroup, @unchecked Sendable {
                 receiveOffset += receiveCounts[peer]
             }
         }
+        try watchdog.track("all-to-all", after: backend.stream)
     }
 
     /// A one-element all-reduce, then waits for the stream and checks NCCL's asynchronous error.

@@ -1,0 +1,66 @@
+import Foundation
+import Synchronization
+
+/// Stops a rank whose NCCL collectives stop completing: every collective leaves an event
+/// behind it on its stream, and a background thread checks once a second that the oldest
+/// unfinished one is younger than the timeout (Megatron's `--distributed-timeout-minutes`) and
+/// that NCCL reports no asynchronous error (a peer that died). Otherwise it aborts the
+/// communicator and ends the process with an error naming the collective — so a missing or
+/// hung peer never leaves the other ranks waiting forever (`megatron launch` then stops the rest).
+///
+///     let watchdog = NCCLWatchdog(communicator: comm, group: "dp", timeout: 600)
+///     try watchdog.track("all-reduce", after: stream)
+final class NCCLWatchdog: Sendable {
+    private struct Pending {
+        let collective: String
+        let event: CUDAEvent
+        let since: Date
+    }
+
+    private let communicator: NCCLCommunicator
+    private let group: String
+    private let timeout: Double
+    private let pending = Mutex<[Pending]>([])
+
+    init(communicator: NCCLCommunicator, group: String, timeout: Double) {
+        self.communicator = communicator
+        self.group = group
+        self.timeout = timeout
+        let thread = Thread { [weak self] in
+            while let self {
+                self.check()
+                Thread.sleep(forTimeInterval: 1)
+            }
+        }
+        thread.start()
+    }
+
+    /// Watches the collective just queued on `stream`.
+    func track(_ collective: String, after stream: CUDAStream) throws {
+        let event = try communicator.context.makeEvent(timing: false)
+        try event.record(on: stream)
+        pending.withLock { $0.append(Pending(collective: collective, event: event, since: Date())) }
+    }
+
+    private func check() {
+        let oldest: Pending? = pending.withLock { list in
+            while let first = list.first, (try? first.event.isComplete()) == true { list.removeFirst() }
+            return list.first
+        }
+        do {
+            try communicator.checkAsyncError()
+        } catch {
+            stop("\(oldest?.collective ?? "NCCL") on group \(group): \(error)")
+        }
+        if let oldest, Date().timeIntervalSince(oldest.since) > timeout {
+            stop("\(oldest.collective) on group \(group) (rank \(communicator.rank) of \(communicator.size)) did not complete "
+                 + "within \(Int(timeout)) s (--distributed-timeout-minutes): a peer rank is missing or hung")
+        }
+    }
+
+    private func stop(_ message: String) -> Never {
+        communicator.abort()
+        FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+        exit(1)
+    }
+}

@@ -4,9 +4,9 @@ import Synchronization
 /// Stops a rank whose NCCL collectives stop completing: every collective leaves an event
 /// behind it on its stream, and a background thread checks once a second that the oldest
 /// unfinished one is younger than the timeout (Megatron's `--distributed-timeout-minutes`) and
-/// that NCCL reports no asynchronous error (a peer that died). Otherwise it aborts the
-/// communicator and ends the process with an error naming the collective — so a missing or
-/// hung peer never leaves the other ranks waiting forever (`megatron launch` then stops the rest).
+/// that NCCL reports no asynchronous error (a peer that died). Otherwise it ends the process
+/// with an error naming the collective — so a missing or hung peer never leaves the other ranks
+/// waiting forever (`megatron launch` then stops the rest).
 ///
 ///     let watchdog = NCCLWatchdog(communicator: comm, group: "dp", timeout: 600)
 ///     try watchdog.track("all-reduce", after: stream)
@@ -58,9 +58,11 @@ final class NCCLWatchdog: Sendable {
         }
     }
 
+    /// Reports, then ends the process at once: `ncclCommAbort` and exit-time handlers can block
+    /// behind the hung collective (seen on H100s: the abort freed the kernels but never
+    /// returned), and the operating system releases the GPU and the peers' connections anyway.
     private func stop(_ message: String) -> Never {
-        communicator.abort()
         FileHandle.standardError.write(Data("error: \(message)\n".utf8))
-        exit(1)
+        _exit(1)
     }
 }

@@ -28,7 +28,9 @@ public final class Trainer {
     public let model: GPTModel
     /// AdamW over every parameter, or the distributed optimizer's shard of it.
     public let optimizer: any TrainingOptimizer
-    /// The overlapped gradient reduction (`--overlap-grad-reduce`), when on.
+    /// Megatron DDP's gradient reduction over the data-parallel group (nil on one rank and with
+    /// the distributed optimizer, which reduce-scatters instead): buckets overlapped with the
+    /// backward under `--overlap-grad-reduce`, else one bucket after it.
     let buckets: GradientBuckets?
     public let train: any GPTSampleSource
     public let validation: (any GPTSampleSource)?
@@ -61,8 +63,10 @@ public final class Trainer {
         let distributed = setup.useDistributedOptimizer && groupSize > 1
         model = try GPTModel(config: setup.model, backend: backend, seed: setup.seed, computeDType: setup.computeDType,
                              padParametersToMultipleOf: distributed ? groupSize : 1)
-        if setup.overlapGradReduce, !distributed, groupSize > 1, let dataParallelGroup {
-            buckets = GradientBuckets(grads: model.store.grads, group: dataParallelGroup, backend: backend)
+        if !distributed, groupSize > 1, let dataParallelGroup {
+            // Without overlap, one bucket reduced after the backward.
+            buckets = GradientBuckets(grads: model.store.grads, group: dataParallelGroup, backend: backend,
+                                      bucketSize: setup.overlapGradReduce ? nil : model.store.grads.count)
         } else {
             buckets = nil
         }
@@ -95,17 +99,13 @@ public final class Trainer {
             let batch = try makeBatch(train, firstSample: firstSample(consumedSamples, microBatch: micro))
             let state = try model.forward(batch, dropoutSeed: dropoutSeed(iteration: iteration, microBatch: micro))
             losses.append(state.lossValue)
-            // The last micro-batch's backward completes the gradients, bucket by bucket.
+            // With overlap, the last micro-batch's backward starts the buckets as it completes them.
+            let overlapped = micro == m - 1 && setup.overlapGradReduce
             try model.backward(state, gradientScale: lossScale / Float(m),
-                               gradientsFinal: micro == m - 1 ? buckets.map { $0.gradientsFinal } : nil)
+                               gradientsFinal: overlapped ? buckets.map { $0.gradientsFinal } : nil)
         }
         try buckets?.finish()
         let loss = try dataParallelMean(try losses.reduce(Float(0)) { $0 + (try $1.value()) } / Float(m))
-        if let group = dataParallelGroup, group.size > 1, !(optimizer is DistributedOptimizer), buckets == nil {
-            // Megatron's DDP: scale by 1/dp, then sum over the group.
-            try model.backend.scale(model.store.grads, by: 1 / Float(group.size))
-            try group.allReduce(model.store.grads, op: .sum)
-        }
         guard loss.isFinite else { throw TrainingError.nonFiniteLoss(iteration: iteration, loss: loss) }
         // Unscaled gradients that overflowed stay non-finite, and the optimizer skips the step.
         if lossScale != 1 { try model.backend.scale(model.store.grads, by: 1 / lossScale) }

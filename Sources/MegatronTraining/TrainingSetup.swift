@@ -11,7 +11,8 @@ public struct TrainingSetup: Sendable {
     public let model: TransformerConfig
     public let microBatchSize: Int
     public let globalBatchSize: Int
-    public let dataParallelSize: Int
+    /// Data-parallel ranks: the world size over the model-parallel sizes.
+    public var dataParallelSize: Int { parallel.dataParallel }
     public let trainIters: Int
     public let schedule: LearningRateSchedule
     public let adam: AdamW.Hyperparameters
@@ -82,7 +83,6 @@ public struct TrainingSetup: Sendable {
                 + "and expert parallelism are not implemented yet); use 1")
         }
         let dataParallelSize = parallel.dataParallel
-        self.dataParallelSize = dataParallelSize
         globalBatchSize = args.globalBatchSize ?? microBatchSize * dataParallelSize
         guard globalBatchSize % (microBatchSize * dataParallelSize) == 0 else {
             throw .batch(global: globalBatchSize, micro: microBatchSize, dataParallel: dataParallelSize)

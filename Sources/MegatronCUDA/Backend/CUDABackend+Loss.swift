@@ -1,89 +1,65 @@
 import MegatronTensor
 
 extension CUDABackend {
-    /// One block per row: 512 threads for large vocabularies, else 256.
-    func lossLaunch(rows n: Int, vocab: Int) -> (grid: Dim3, block: Dim3) {
-        (Dim3(x: min(n, Int(Int32.max))), Dim3(x: vocab >= 16_384 ? 512 : 256))
-    }
-
     public func crossEntropy(_ logits: Tensor, targets: Tensor, losses: Tensor) throws {
-        let op = "crossEntropy"
-        let (n, vocab) = (logits.shape.leading, logits.shape.last)
-        let sfx = try computeSuffix([logits], op)
-        try expect(targets, .int32, op)
-        try expectCount(targets, n, op)
-        try expect(losses, .fp32, op)
-        try expectCount(losses, n, op)
-        guard n > 0 else { return }
-        let v32 = try int32(vocab, "vocab", op)
-        let (grid, block) = lossLaunch(rows: n, vocab: vocab)
-        try withErrorFlag(op, "a target lies outside 0..<\(vocab)") { flag in
-            var args = KernelArguments()
-            args.append(logits)
-            args.append(targets)
-            args.append(losses)
-            args.append(UInt64(0))  // lse: not kept
-            args.append(Int64(n))
-            args.append(v32)
-            args.append(flag)
-            try launch("loss", "cross_entropy_forward_\(sfx)", grid: grid, block: block, args)
+        try launchLoss("crossEntropy", "cross_entropy_forward", logits: logits, dlogits: nil, targets: targets, rowVectors: [losses]) {
+            $0.append(logits)
+            $0.append(targets)
+            $0.append(losses)
+            $0.append(UInt64(0))  // lse: not kept
         }
     }
 
     public func crossEntropyBackward(_ logits: Tensor, targets: Tensor, dloss: Tensor, into dlogits: Tensor) throws {
-        let op = "crossEntropyBackward"
-        let (n, vocab) = (logits.shape.leading, logits.shape.last)
-        try expectCount(dlogits, n * vocab, op)
-        let sfx = try computeSuffix([logits, dlogits], op)
-        try expect(targets, .int32, op)
-        try expectCount(targets, n, op)
-        try expect(dloss, .fp32, op)
-        try expectCount(dloss, n, op)
-        guard n > 0 else { return }
-        let v32 = try int32(vocab, "vocab", op)
-        let (grid, block) = lossLaunch(rows: n, vocab: vocab)
-        try withErrorFlag(op, "a target lies outside 0..<\(vocab)") { flag in
-            var args = KernelArguments()
-            args.append(logits)
-            args.append(targets)
-            args.append(dloss)
-            args.append(UInt64(0))  // lse: recomputed
-            args.append(dlogits)
-            args.append(Int64(n))
-            args.append(v32)
-            args.append(flag)
-            try launch("loss", "cross_entropy_backward_\(sfx)", grid: grid, block: block, args)
+        try launchLoss("crossEntropyBackward", "cross_entropy_backward", logits: logits, dlogits: dlogits, targets: targets,
+                       rowVectors: [dloss]) {
+            $0.append(logits)
+            $0.append(targets)
+            $0.append(dloss)
+            $0.append(UInt64(0))  // lse: recomputed
+            $0.append(dlogits)
         }
     }
-}
 
-extension CUDABackend {
     /// One launch: each row is read for its log-sum-exp, then reread and overwritten with its gradient.
     public func crossEntropyFused(_ logits: Tensor, targets: Tensor, weights: Tensor, losses: Tensor) throws {
-        let op = "crossEntropyFused"
+        try launchLoss("crossEntropyFused", "cross_entropy_fused", logits: logits, dlogits: nil, targets: targets,
+                       rowVectors: [weights, losses]) {
+            $0.append(logits)
+            $0.append(targets)
+            $0.append(weights)
+            $0.append(losses)
+            $0.append(UInt64(0))  // lse: not kept
+            $0.append(logits)     // dlogits, in place
+        }
+    }
+
+    /// Checks a loss op's tensors (`logits [n, V]` and `dlogits` in the compute dtype, int32
+    /// targets and fp32 per-row vectors `[n]`) and launches `kernel` one block per row (512
+    /// threads for large vocabularies, else 256) with the op's leading `arguments`, then the
+    /// `n, vocab, error` every loss kernel ends with.
+    private func launchLoss(
+        _ op: String, _ kernel: String, logits: Tensor, dlogits: Tensor?, targets: Tensor, rowVectors: [Tensor],
+        _ arguments: (inout KernelArguments) -> Void
+    ) throws {
         let (n, vocab) = (logits.shape.leading, logits.shape.last)
-        let sfx = try computeSuffix([logits], op)
+        if let dlogits { try expectCount(dlogits, n * vocab, op) }
+        let sfx = try computeSuffix([logits] + (dlogits.map { [$0] } ?? []), op)
         try expect(targets, .int32, op)
         try expectCount(targets, n, op)
-        try expect(weights, .fp32, op)
-        try expectCount(weights, n, op)
-        try expect(losses, .fp32, op)
-        try expectCount(losses, n, op)
+        for vector in rowVectors {
+            try expect(vector, .fp32, op)
+            try expectCount(vector, n, op)
+        }
         guard n > 0 else { return }
         let v32 = try int32(vocab, "vocab", op)
-        let (grid, block) = lossLaunch(rows: n, vocab: vocab)
         try withErrorFlag(op, "a target lies outside 0..<\(vocab)") { flag in
             var args = KernelArguments()
-            args.append(logits)
-            args.append(targets)
-            args.append(weights)
-            args.append(losses)
-            args.append(UInt64(0))  // lse: not kept
-            args.append(logits)     // dlogits, in place
+            arguments(&args)
             args.append(Int64(n))
             args.append(v32)
             args.append(flag)
-            try launch("loss", "cross_entropy_fused_\(sfx)", grid: grid, block: block, args)
+            try launch("loss", "\(kernel)_\(sfx)", grid: Dim3(x: min(n, Int(Int32.max))), block: Dim3(x: vocab >= 16_384 ? 512 : 256), args)
         }
     }
 }

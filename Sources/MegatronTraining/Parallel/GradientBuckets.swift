@@ -1,10 +1,11 @@
 import MegatronParallel
 import MegatronTensor
 
-/// Megatron DDP's overlapped gradient reduction (`--overlap-grad-reduce`): the flat gradient
-/// buffer is cut into buckets from the top (later layers first, the order the backward
-/// finishes them), and each bucket's all-reduce starts as soon as the last micro-batch's
-/// backward has completed every gradient in it, overlapping the rest of the backward.
+/// Megatron DDP's gradient reduction: the flat gradient buffer is cut into buckets from the top
+/// (later layers first, the order the backward finishes them). With `--overlap-grad-reduce`
+/// each bucket's all-reduce starts as soon as the last micro-batch's backward has completed
+/// every gradient in it, overlapping the rest of the backward; without, one bucket covers the
+/// buffer and ``finish()`` reduces it after the backward.
 ///
 ///     let buckets = GradientBuckets(grads: store.grads, group: dp, backend: b)
 ///     try model.backward(state, gradientScale: s, gradientsFinal: buckets.gradientsFinal)

@@ -72,11 +72,14 @@ public protocol Backend: AnyObject, Sendable {
 
     // MARK: embedding
 
-    /// `out[i, :] = table[ids[i], :]`; ids int32 `[n]` (any shape), table `[V, h]`, out `[n, h]`.
-    /// An id outside `0..<V` throws.
-    func embedding(_ ids: Tensor, table: Tensor, into out: Tensor) throws
-    /// `dtable[ids[i], :] += dout[i, :]` (accumulates; deterministic order).
-    func embeddingBackward(_ ids: Tensor, dout: Tensor, into dtable: Tensor) throws
+    /// `out[i, :] = table[ids[i] − vocabStart, :]` for the ids this table holds
+    /// (`vocabStart ..< vocabStart + V`), zeros for the others: ids int32 `[n]` (any shape),
+    /// table `[V, h]` (rows `vocabStart…` of a vocabulary of `vocabSize`; the whole of it
+    /// without tensor parallelism), out `[n, h]`. An id outside `0..<vocabSize` throws.
+    func embedding(_ ids: Tensor, table: Tensor, vocabStart: Int, vocabSize: Int, into out: Tensor) throws
+    /// `dtable[ids[i] − vocabStart, :] += dout[i, :]` for the ids this table holds (accumulates;
+    /// deterministic order). An id outside `0..<vocabSize` throws.
+    func embeddingBackward(_ ids: Tensor, dout: Tensor, vocabStart: Int, vocabSize: Int, into dtable: Tensor) throws
 
     // MARK: normalisation (rows of `[n, h]`)
 
@@ -152,6 +155,20 @@ public protocol Backend: AnyObject, Sendable {
     /// fp32 `[n]`), so the logits are never kept next to their gradient.
     func crossEntropyFused(_ logits: Tensor, targets: Tensor, weights: Tensor, losses: Tensor) throws
 
+    /// Vocabulary-parallel cross-entropy, step 1 of 3: per row of a vocabulary shard `logits
+    /// [n, V]` (columns `vocabStart ..< vocabStart + V` of `vocabSize`), `partials [n, 3]` fp32 =
+    /// (row max m, Σ exp(x − m), the target's logit if the shard holds it else 0). A target
+    /// outside `0..<vocabSize` throws.
+    func crossEntropyPartials(_ logits: Tensor, targets: Tensor, vocabStart: Int, vocabSize: Int, into partials: Tensor) throws
+    /// Step 2: every shard's `partials [shards, n, 3]` (gathered in shard order) → the full
+    /// rows' `lse [n]` and `losses [n] = lse − target logit`.
+    func crossEntropyCombine(_ partials: Tensor, lse: Tensor, losses: Tensor) throws
+    /// Step 3: `dlogits[i, j] = weights[i] · (exp(logits[i, j] − lse[i]) − [vocabStart + j = t_i])`
+    /// over the shard (`dlogits` may alias `logits`).
+    func crossEntropyShardBackward(
+        _ logits: Tensor, targets: Tensor, vocabStart: Int, lse: Tensor, weights: Tensor, into dlogits: Tensor
+    ) throws
+
     // MARK: optimizer
 
     /// One AdamW step over flat fp32 ranges: `m, v` moments, bias correction for step `step`
@@ -182,6 +199,16 @@ extension Backend {
         let t = try empty(shape, dtype: .int32)
         try upload(values, to: t)
         return t
+    }
+
+    /// ``embedding(_:table:vocabStart:vocabSize:into:)`` over the whole vocabulary.
+    public func embedding(_ ids: Tensor, table: Tensor, into out: Tensor) throws {
+        try embedding(ids, table: table, vocabStart: 0, vocabSize: table.shape.leading, into: out)
+    }
+
+    /// ``embeddingBackward(_:dout:vocabStart:vocabSize:into:)`` over the whole vocabulary.
+    public func embeddingBackward(_ ids: Tensor, dout: Tensor, into dtable: Tensor) throws {
+        try embeddingBackward(ids, dout: dout, vocabStart: 0, vocabSize: dtable.shape.leading, into: dtable)
     }
 
     public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, into y: Tensor) throws {

@@ -1,8 +1,9 @@
 import MegatronTensor
 
 extension CUDABackend {
-    public func embedding(_ ids: Tensor, table: Tensor, into out: Tensor) throws {
+    public func embedding(_ ids: Tensor, table: Tensor, vocabStart: Int, vocabSize: Int, into out: Tensor) throws {
         let op = "embedding"
+        try wholeVocabularyOnly(vocabStart, vocabSize, table, op)
         try expect(ids, .int32, op)
         guard table.shape.rank == 2 else {
             throw TensorError.shapeMismatch(op: op, expected: "table [V, h]", got: table.shape)
@@ -24,8 +25,9 @@ extension CUDABackend {
         }
     }
 
-    public func embeddingBackward(_ ids: Tensor, dout: Tensor, into dtable: Tensor) throws {
+    public func embeddingBackward(_ ids: Tensor, dout: Tensor, vocabStart: Int, vocabSize: Int, into dtable: Tensor) throws {
         let op = "embeddingBackward"
+        try wholeVocabularyOnly(vocabStart, vocabSize, dtable, op)
         try expect(ids, .int32, op)
         try expect(dtable, .fp32, op)
         guard dtable.shape.rank == 2 else {
@@ -50,6 +52,13 @@ extension CUDABackend {
             args.append(Int32(rowsPerBlock))
             args.append(flag)
             try launch("embedding", "embedding_backward_\(sfx)", grid: grid, block: 256, args)
+        }
+    }
+
+    // TEMPORARY until the vocabulary-shard kernels land.
+    private func wholeVocabularyOnly(_ start: Int, _ size: Int, _ table: Tensor, _ op: String) throws {
+        guard start == 0, size == table.shape.leading else {
+            throw TensorError.invalidArgument(op: op, message: "vocabulary shards are not implemented on CUDA yet")
         }
     }
 }

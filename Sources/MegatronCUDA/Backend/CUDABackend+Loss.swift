@@ -34,6 +34,19 @@ extension CUDABackend {
         }
     }
 
+    // TEMPORARY until the vocabulary-shard kernels land.
+    public func crossEntropyPartials(_ logits: Tensor, targets: Tensor, vocabStart: Int, vocabSize: Int, into partials: Tensor) throws {
+        throw TensorError.invalidArgument(op: "crossEntropyPartials", message: "not implemented on CUDA yet")
+    }
+    public func crossEntropyCombine(_ partials: Tensor, lse: Tensor, losses: Tensor) throws {
+        throw TensorError.invalidArgument(op: "crossEntropyCombine", message: "not implemented on CUDA yet")
+    }
+    public func crossEntropyShardBackward(
+        _ logits: Tensor, targets: Tensor, vocabStart: Int, lse: Tensor, weights: Tensor, into dlogits: Tensor
+    ) throws {
+        throw TensorError.invalidArgument(op: "crossEntropyShardBackward", message: "not implemented on CUDA yet")
+    }
+
     /// Checks a loss op's tensors (`logits [n, V]` and `dlogits` in the compute dtype, int32
     /// targets and fp32 per-row vectors `[n]`) and launches `kernel` one block per row (512
     /// threads for large vocabularies, else 256) with the op's leading `arguments`, then the

@@ -26,13 +26,13 @@ let package = Package(
         .target(name: "MegatronCPU", dependencies: ["MegatronTensor"]),
         .target(name: "CCUDA"),
         .target(name: "MegatronCUDA", dependencies: ["MegatronTensor", "MegatronParallel", "CCUDA"]),
-        .target(name: "MegatronTransformer", dependencies: ["MegatronTensor"]),
+        .target(name: "MegatronTransformer", dependencies: ["MegatronTensor", "MegatronParallel"]),
         .target(name: "MegatronOptimizer", dependencies: ["MegatronTensor"]),
         .target(name: "MegatronData", dependencies: ["MegatronTensor"]),
         .target(name: "MegatronCheckpoint", dependencies: ["MegatronTensor"]),
         .target(name: "MegatronParallel", dependencies: ["MegatronTensor"]),
         .target(name: "MegatronModels", dependencies: [
-            "MegatronTensor", "MegatronTransformer", "MegatronCheckpoint",
+            "MegatronTensor", "MegatronTransformer", "MegatronCheckpoint", "MegatronParallel",
         ]),
         .target(name: "MegatronTraining", dependencies: [
             "MegatronTensor", "MegatronCPU", "MegatronTransformer", "MegatronOptimizer",
@@ -50,7 +50,7 @@ let package = Package(
         .testTarget(name: "MegatronCPUTests", dependencies: ["MegatronTensor", "MegatronCPU"]),
         .testTarget(name: "MegatronCUDATests", dependencies: ["MegatronCUDA", "MegatronTensor"]),
         .testTarget(name: "MegatronTransformerTests", dependencies: [
-            "MegatronTensor", "MegatronCPU", "MegatronTransformer",
+            "MegatronTensor", "MegatronCPU", "MegatronTransformer", "MegatronParallel",
         ]),
         .testTarget(name: "MegatronOptimizerTests", dependencies: [
             "MegatronTensor", "MegatronCPU", "MegatronOptimizer",
@@ -60,7 +60,7 @@ let package = Package(
             "MegatronCheckpoint", "MegatronOptimizer",
         ], resources: [.copy("Fixtures")]),
         .testTarget(name: "MegatronTrainingTests", dependencies: [
-            "MegatronTraining", "MegatronTensor", "MegatronCPU",
+            "MegatronTraining", "MegatronTensor", "MegatronCPU", "MegatronTransformer", "MegatronParallel",
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,3 +1,4 @@
+import MegatronParallel
 import MegatronTensor
 import MegatronTransformer
 
@@ -32,8 +33,10 @@ public final class GPTModel: @unchecked Sendable {
     public let embedding: LanguageModelEmbedding
     public let layers: [TransformerLayer]
     public let finalLayernorm: Norm
-    /// The untied output layer `[Vp, h]`; nil when tied to the word embeddings.
+    /// The untied output layer `[Vp, h]` (`[Vp/tp, h]`: column-parallel); nil when tied to the word embeddings.
     public let outputLayer: ParameterRef?
+    /// The tensor-parallel group the layers are split over (``TensorParallel/none`` on one rank).
+    public let tensorParallel: TensorParallel
 
     public var backend: any Backend { store.backend }
 
@@ -49,11 +52,13 @@ public final class GPTModel: @unchecked Sendable {
         let layers: [TransformerLayer.Saved]
         let layerInputs: Tensor      // output of the last layer [s, b, h]
         let finalNorm: Norm.Saved
-        let normed: Tensor           // [T, h]
+        let normed: Tensor           // [T, h], whole sequence (gathered under sequence parallelism)
         /// The logits, or (fused) `lossWeights[i] · ∂loss_i/∂logits`: the backward's dlogits buffer.
         let classifier: Tensor       // [T, Vp]
         let gradientReady: Bool
         let lossWeights: Tensor      // [T]: mask / tokenCount
+        /// Each row's log-sum-exp over the whole vocabulary, for a vocabulary-parallel backward.
+        let lse: Tensor?
 
         /// Mean loss over unmasked tokens of this micro-batch (downloads the per-token losses).
         public var loss: Float { get throws { try lossValue.value() } }
@@ -63,18 +68,29 @@ public final class GPTModel: @unchecked Sendable {
 
     /// Validates the config, declares every parameter and allocates them (initialised from `seed`).
     /// `padParametersToMultipleOf` pads the flat parameter buffers (the distributed optimizer's
-    /// even shards over the data-parallel ranks).
+    /// even shards over the data-parallel ranks). With `config.tensorModelParallelSize` > 1,
+    /// `tensorParallelGroup` (of that size) is the group this rank's shard of every layer is
+    /// split over; each rank holds exactly its part of the model one rank would initialise.
     public init(config: TransformerConfig, backend: any Backend, seed: UInt64, computeDType: DType = .fp32,
-                padParametersToMultipleOf padding: Int = 1) throws {
+                padParametersToMultipleOf padding: Int = 1, tensorParallelGroup: (any ProcessGroup)? = nil) throws {
         let config = try config.validated()
+        guard (tensorParallelGroup?.size ?? 1) == config.tensorModelParallelSize else {
+            throw TensorError.invalidArgument(
+                op: "GPTModel", message: "a tensor-parallel group of \(tensorParallelGroup?.size ?? 1) ranks for "
+                    + "--tensor-model-parallel-size \(config.tensorModelParallelSize)")
+        }
+        let tp = TensorParallel(group: tensorParallelGroup, sequenceParallel: config.sequenceParallel)
         self.config = config
+        tensorParallel = tp
         var layout = ParameterLayout()
-        embedding = LanguageModelEmbedding(&layout, config)
-        layers = (0..<config.numLayers).map { TransformerLayer(&layout, layerNumber: $0, config) }
+        embedding = LanguageModelEmbedding(&layout, config, tp)
+        layers = (0..<config.numLayers).map { TransformerLayer(&layout, layerNumber: $0, config, tp) }
         finalLayernorm = Norm(&layout, "decoder.final_layernorm", config)
+        let outputShape: Shape = [config.paddedVocabSize, config.hiddenSize]
         outputLayer = config.shareEmbeddingsAndOutputWeights
             ? nil
-            : layout.declare("output_layer.weight", [config.paddedVocabSize, config.hiddenSize], init: .normal(std: config.initMethodStd))
+            : layout.declare("output_layer.weight", outputShape, init: .normal(std: config.initMethodStd),
+                             shard: tp.size > 1 ? .rowBlock(outputShape, part: tp.rank, of: tp.size) : nil)
         store = try ParameterStore(layout: layout, backend: backend, seed: seed, computeDType: computeDType, padToMultipleOf: padding)
     }
 
@@ -102,8 +118,9 @@ public final class GPTModel: @unchecked Sendable {
         }
         let (normed, normSaved) = try finalLayernorm.forward(x, store)
         let rows = batch.tokens.count
-        let normed2 = try normed.reshaped([rows, config.hiddenSize])
-        let logits = try b.empty([rows, config.paddedVocabSize], dtype: store.computeDType)
+        // The output layer is column-parallel: every rank scores its vocabulary block.
+        let normed2 = try tensorParallel.gather(normed.reshaped([normed.shape.leading, config.hiddenSize]), b)  // [T, h]
+        let logits = try b.empty([rows, config.paddedVocabSize / tensorParallel.size], dtype: store.computeDType)
         try b.gemm(normed2, store.compute(outputWeight), into: logits, transposeB: true)
 
         // Loss weights mask/tokenCount; the host needs the mask only when there is one.
@@ -123,7 +140,14 @@ public final class GPTModel: @unchecked Sendable {
         // fp16 cannot hold the unscaled logits' gradient (weights ~1/T flush it to zero): its
         // backward applies the loss scale first, so the classifier is not fused there.
         let fuse = !keepLogits && store.computeDType != .fp16
-        if fuse {
+        var lse: Tensor?
+        if let group = tensorParallel.group, group.size > 1 {
+            lse = try vocabularyParallelLoss(logits, targets: batch.targets, group: group, into: losses)
+            if let lse, fuse {
+                try b.crossEntropyShardBackward(logits, targets: batch.targets, vocabStart: embedding.vocabStart, lse: lse,
+                                                weights: weights, into: logits)
+            }
+        } else if fuse {
             try b.crossEntropyFused(logits, targets: batch.targets, weights: weights, losses: losses)
         } else {
             try b.crossEntropy(logits, targets: batch.targets, losses: losses)
@@ -131,7 +155,22 @@ public final class GPTModel: @unchecked Sendable {
         return ForwardState(lossValue: MicroBatchLoss(losses: losses, mask: mask, tokenCount: tokenCount, backend: b),
                             logits: fuse ? nil : logits, batch: batch, embedding: embSaved, layers: saved,
                             layerInputs: x, finalNorm: normSaved, normed: normed2, classifier: logits,
-                            gradientReady: fuse, lossWeights: weights)
+                            gradientReady: fuse, lossWeights: weights, lse: lse)
+    }
+
+    /// Megatron's vocabulary-parallel cross-entropy over this rank's logits `[T, Vp/tp]`: each
+    /// rank's row statistics (max, Σ exp, target logit) are all-gathered and combined into every
+    /// row's loss. Returns the rows' log-sum-exp for the gradient.
+    private func vocabularyParallelLoss(_ logits: Tensor, targets: Tensor, group: any ProcessGroup, into losses: Tensor) throws -> Tensor {
+        let b = backend, rows = logits.shape.leading
+        let partials = try b.empty([rows, 3], dtype: .fp32)
+        try b.crossEntropyPartials(logits, targets: targets, vocabStart: embedding.vocabStart, vocabSize: config.paddedVocabSize,
+                                   into: partials)
+        let all = try b.empty([group.size, rows, 3], dtype: .fp32)
+        try group.allGather(partials, into: all)
+        let lse = try b.empty([rows], dtype: .fp32)
+        try b.crossEntropyCombine(all, lse: lse, losses: losses)
+        return lse
     }
 
     /// Position ids `[s, b]` holding each token's index in its sequence.
@@ -155,14 +194,20 @@ public final class GPTModel: @unchecked Sendable {
         var alpha = gradientScale
         if !state.gradientReady {
             try b.scale(state.lossWeights, by: gradientScale)
-            try b.crossEntropyBackward(dlogits, targets: state.batch.targets, dloss: state.lossWeights, into: dlogits)
+            if let lse = state.lse {
+                try b.crossEntropyShardBackward(dlogits, targets: state.batch.targets, vocabStart: embedding.vocabStart, lse: lse,
+                                                weights: state.lossWeights, into: dlogits)
+            } else {
+                try b.crossEntropyBackward(dlogits, targets: state.batch.targets, dloss: state.lossWeights, into: dlogits)
+            }
             alpha = 1
         }
         try b.gemm(dlogits, state.normed, into: store.grad(outputWeight), transposeA: true, transposeB: false,
                    alpha: alpha, beta: 1)
-        let dnormed = try b.empty(state.normed.shape, dtype: store.computeDType)
-        try b.gemm(dlogits, store.compute(outputWeight), into: dnormed, transposeA: false, transposeB: false,
+        let dnormedPartial = try b.empty(state.normed.shape, dtype: store.computeDType)
+        try b.gemm(dlogits, store.compute(outputWeight), into: dnormedPartial, transposeA: false, transposeB: false,
                    alpha: alpha, beta: 0)
+        let dnormed = try tensorParallel.reduce(dnormedPartial, b)
         var dx = try b.zeros(state.layerInputs.shape, dtype: store.computeDType)
         try finalLayernorm.backward(dnormed, input: state.layerInputs, state.finalNorm, accumulateInto: dx, store)
         for (layer, saved) in zip(layers, state.layers).reversed() {
@@ -171,6 +216,40 @@ public final class GPTModel: @unchecked Sendable {
         }
         try embedding.backward(dx, state.embedding, store)
         try gradientsFinal?(0)
+    }
+}
+
+extension GPTModel {
+    /// Flat-buffer runs of consecutive parameters for which `include` holds.
+    private func runs(where include: (ParameterSpec) -> Bool) -> [Range<Int>] {
+        var runs: [Range<Int>] = []
+        for spec in store.layout.specs where include(spec) && spec.shape.count > 0 {
+            let r = spec.offset..<spec.offset + spec.shape.count
+            if let last = runs.last, last.upperBound == r.lowerBound {
+                runs[runs.count - 1] = last.lowerBound..<r.upperBound
+            } else {
+                runs.append(r)
+            }
+        }
+        return runs
+    }
+
+    /// The flat-buffer ranges whose gradients this rank counts in the global gradient norm:
+    /// every parameter on tensor-parallel rank 0, only the split ones on the others, so a
+    /// parameter every rank holds whole is counted once (Megatron's
+    /// `param_is_not_tensor_parallel_duplicate`).
+    public var gradientNormRanges: [Range<Int>] {
+        tensorParallel.rank == 0 ? [0..<store.layout.count] : runs { $0.shard != nil }
+    }
+
+    /// Under sequence parallelism, sums over the tensor-parallel group the gradients of the
+    /// parameters every rank holds whole (norms, row-parallel biases, position embeddings): each
+    /// rank's backward saw only its slice of the sequence. Call once the backward is done.
+    public func reduceSequenceParallelGradients() throws {
+        guard tensorParallel.sequenceParallel, let group = tensorParallel.group else { return }
+        for run in runs(where: { $0.shard == nil }) {
+            try group.allReduce(store.grads.view(offset: run.lowerBound, shape: [run.count]), op: .sum)
+        }
     }
 }
 

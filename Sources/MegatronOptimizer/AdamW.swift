@@ -25,18 +25,21 @@ public final class AdamW: @unchecked Sendable {
     /// Second moments `[n]` fp32.
     public let v: Tensor
     public let decayRuns: [(range: Range<Int>, weightDecay: Bool)]
+    /// The ranges of `grads` this rank counts in the global gradient norm (nil: all).
+    public let normRanges: [Range<Int>]?
     public let backend: any Backend
     /// Completed update steps.
     public private(set) var steps = 0
 
     public init(
         params: Tensor, grads: Tensor, decayRuns: [(range: Range<Int>, weightDecay: Bool)],
-        hyperparameters: Hyperparameters = .init(), backend: any Backend
+        normRanges: [Range<Int>]? = nil, hyperparameters: Hyperparameters = .init(), backend: any Backend
     ) throws {
         try grads.expect(params.shape, "AdamW grads")
         self.params = params
         self.grads = grads
         self.decayRuns = decayRuns
+        self.normRanges = normRanges
         self.hyperparameters = hyperparameters
         self.backend = backend
         m = try backend.zeros(params.shape, dtype: .fp32)
@@ -55,9 +58,10 @@ public final class AdamW: @unchecked Sendable {
     }
 
     /// As ``step(lr:)`` on a shard of the gradients: `globalSumOfSquares` turns the local Σ g²
-    /// into the sum over every shard (the distributed optimizer sums over its data-parallel group).
+    /// into the sum over every shard (over the tensor-parallel group, and the data-parallel group
+    /// for the distributed optimizer).
     public func step(lr: Float, globalSumOfSquares: ((Double) throws -> Double)?) throws -> StepStatistics {
-        let norm = try GradientClipping.clip(grads, maxNorm: hyperparameters.clipGrad, backend: backend,
+        let norm = try GradientClipping.clip(grads, maxNorm: hyperparameters.clipGrad, backend: backend, counted: normRanges,
                                              globalSumOfSquares: globalSumOfSquares)
         guard norm.isFinite else { return StepStatistics(gradNorm: norm) }
         steps += 1

@@ -42,14 +42,17 @@ public final class Trainer {
 
     /// This rank's data-parallel group (nil: one rank).
     public let dataParallelGroup: (any ProcessGroup)?
+    /// This rank's tensor-parallel group (nil: one rank).
+    public let tensorParallelGroup: (any ProcessGroup)?
 
     /// `dataParallelGroup`, when given, must have `setup.dataParallelSize` members: each rank
     /// then trains on its share of every global batch (Megatron's pretraining sampler) and the
     /// gradients are averaged over the group before the optimizer step, as Megatron's DDP (in
     /// overlapped buckets with `--overlap-grad-reduce`) — or, with `--use-distributed-optimizer`,
-    /// reduce-scattered to the rank's optimizer shard (ZeRO-1).
+    /// reduce-scattered to the rank's optimizer shard (ZeRO-1). `tensorParallelGroup`, when
+    /// given, must have `setup.parallel.tensor` members: the model's layers are split over it.
     public init(setup: TrainingSetup, backend: any Backend, train: any GPTSampleSource, validation: (any GPTSampleSource)?,
-                dataParallelGroup: (any ProcessGroup)? = nil) throws {
+                dataParallelGroup: (any ProcessGroup)? = nil, tensorParallelGroup: (any ProcessGroup)? = nil) throws {
         let groupSize = dataParallelGroup?.size ?? 1
         guard groupSize == setup.dataParallelSize else {
             throw TensorError.invalidArgument(
@@ -59,10 +62,12 @@ public final class Trainer {
         self.train = train
         self.validation = validation
         self.dataParallelGroup = dataParallelGroup
+        self.tensorParallelGroup = tensorParallelGroup
         lossScaler = setup.lossScaler
         let distributed = setup.useDistributedOptimizer && groupSize > 1
         model = try GPTModel(config: setup.model, backend: backend, seed: setup.seed, computeDType: setup.computeDType,
-                             padParametersToMultipleOf: distributed ? groupSize : 1)
+                             padParametersToMultipleOf: distributed ? groupSize : 1, tensorParallelGroup: tensorParallelGroup)
+        let normRanges = (tensorParallelGroup?.size ?? 1) > 1 ? model.gradientNormRanges : nil
         if !distributed, groupSize > 1, let dataParallelGroup {
             // Without overlap, one bucket reduced after the backward.
             buckets = GradientBuckets(grads: model.store.grads, group: dataParallelGroup, backend: backend,
@@ -71,10 +76,11 @@ public final class Trainer {
             buckets = nil
         }
         if distributed, let dataParallelGroup {
-            optimizer = try DistributedOptimizer(store: model.store, hyperparameters: setup.adam, group: dataParallelGroup)
+            optimizer = try DistributedOptimizer(store: model.store, hyperparameters: setup.adam, group: dataParallelGroup,
+                                                 normRanges: normRanges)
         } else {
             optimizer = try AdamW(params: model.store.values, grads: model.store.grads, decayRuns: model.store.layout.decayRuns,
-                                  hyperparameters: setup.adam, backend: backend)
+                                  normRanges: normRanges, hyperparameters: setup.adam, backend: backend)
         }
     }
 
@@ -105,11 +111,12 @@ public final class Trainer {
                                gradientsFinal: overlapped ? buckets.map { $0.gradientsFinal } : nil)
         }
         try buckets?.finish()
+        try model.reduceSequenceParallelGradients()
         let loss = try dataParallelMean(try losses.reduce(Float(0)) { $0 + (try $1.value()) } / Float(m))
         guard loss.isFinite else { throw TrainingError.nonFiniteLoss(iteration: iteration, loss: loss) }
         // Unscaled gradients that overflowed stay non-finite, and the optimizer skips the step.
         if lossScale != 1 { try model.backend.scale(model.store.grads, by: 1 / lossScale) }
-        let stats = try optimizer.step(lr: Float(lr))
+        let stats = try optimizer.step(lr: Float(lr), globalSumOfSquares: tensorParallelSum)
         let skipped = !stats.gradNorm.isFinite
         if !skipped { try model.store.syncComputeCopy() }
         lossScaler?.update(foundInf: skipped)
@@ -139,6 +146,17 @@ public final class Trainer {
     func firstSample(_ consumed: Int, microBatch micro: Int) -> Int {
         let dp = dataParallelGroup?.size ?? 1
         return consumed + micro * setup.microBatchSize * dp + (dataParallelGroup?.rank ?? 0) * setup.microBatchSize
+    }
+
+    /// Sums a rank's Σ g² over the tensor-parallel group (nil on one rank).
+    private var tensorParallelSum: ((Double) throws -> Double)? {
+        guard let group = tensorParallelGroup, group.size > 1 else { return nil }
+        let backend = model.backend
+        return { local in
+            let t = try backend.tensor([Float(local)], shape: [1])
+            try group.allReduce(t, op: .sum)
+            return Double(try backend.download(t)[0])
+        }
     }
 
     /// The mean of `value` over the data-parallel group (the value itself on one rank).

@@ -68,20 +68,22 @@ public struct TrainingSetup: Sendable {
         c.makeVocabSizeDivisibleBy = args.makeVocabSizeDivisibleBy
         c.shareEmbeddingsAndOutputWeights = !args.untieEmbeddingsAndOutputWeights
         c.recomputeGranularity = RecomputeGranularity(rawValue: args.recomputeGranularity)
-        do { model = try c.validated() } catch { throw .model(error) }
-
-        microBatchSize = try required(args.microBatchSize, "--micro-batch-size")
         do {
             parallel = try ParallelConfig(worldSize: worldSize, tensor: args.tensorModelParallelSize,
                                           pipeline: args.pipelineModelParallelSize, context: args.contextParallelSize,
                                           expert: args.expertModelParallelSize, sequenceParallel: args.sequenceParallel)
         } catch { throw .parallel(error) }
-        for (flag, size) in [("--tensor-model-parallel-size", parallel.tensor), ("--pipeline-model-parallel-size", parallel.pipeline),
+        for (flag, size) in [("--pipeline-model-parallel-size", parallel.pipeline),
                              ("--context-parallel-size", parallel.context), ("--expert-model-parallel-size", parallel.expert)]
         where size > 1 {
-            throw .unsupported("\(flag) \(size): only data parallelism runs across ranks so far (tensor, pipeline, context "
+            throw .unsupported("\(flag) \(size): only tensor and data parallelism run across ranks so far (pipeline, context "
                 + "and expert parallelism are not implemented yet); use 1")
         }
+        c.tensorModelParallelSize = parallel.tensor
+        c.sequenceParallel = parallel.sequenceParallel
+        do { model = try c.validated() } catch { throw .model(error) }
+
+        microBatchSize = try required(args.microBatchSize, "--micro-batch-size")
         let dataParallelSize = parallel.dataParallel
         globalBatchSize = args.globalBatchSize ?? microBatchSize * dataParallelSize
         guard globalBatchSize % (microBatchSize * dataParallelSize) == 0 else {

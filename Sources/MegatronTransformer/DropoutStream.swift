@@ -29,15 +29,22 @@ public struct DropoutStream: Sendable {
 }
 
 /// Dropout on a tensor with a mask drawn from a ``DropoutStream``; identity when `p == 0`.
+/// Under sequence parallelism the tensor is this rank's slice of the sequence, and its mask is
+/// that slice of the whole sequence's mask, so every layout drops the same elements.
 public struct Dropout: Sendable {
     public let probability: Float
+    /// Which slice of the sequence the tensors are: (this rank, of how many).
+    let slice: (index: Int, count: Int)
 
-    public init(probability: Float) { self.probability = probability }
+    public init(probability: Float, _ tp: TensorParallel = .none) {
+        self.probability = probability
+        slice = tp.sequenceParallel ? (tp.rank, tp.size) : (0, 1)
+    }
 
     /// Returns the output and the stream offset its mask used (nil when nothing was dropped).
     public func forward(_ x: Tensor, _ rng: inout DropoutStream, _ backend: any Backend) throws -> (Tensor, UInt64?) {
         guard probability > 0, rng.enabled else { return (x, nil) }
-        let offset = rng.take(x.count)
+        let offset = rng.take(x.count * slice.count) + UInt64(x.count * slice.index)
         let y = try backend.empty(x.shape, dtype: x.dtype)
         try backend.dropout(x, into: y, probability: probability, seed: rng.seed, offset: offset)
         return (y, offset)

@@ -11,17 +11,20 @@ public struct MLP: Sendable {
 
     public struct Saved: Sendable {
         let input: Tensor        // [T, h]
-        let preActivation: Tensor  // [T, ffn] or [T, 2·ffn]
-        let activated: Tensor?   // [T, ffn]; nil with selective recompute (rebuilt in the backward)
+        let preActivation: Tensor  // [T, ffn/tp] or [T, 2·ffn/tp]
+        let activated: Tensor?   // [T, ffn/tp]; nil with selective recompute (rebuilt in the backward)
     }
 
-    public init(_ layout: inout ParameterLayout, _ prefix: String, _ config: TransformerConfig) {
+    /// Under tensor parallelism fc1 is column-parallel (SwiGLU's gate and up halves split
+    /// separately, so each rank activates its own block) and fc2 row-parallel.
+    public init(_ layout: inout ParameterLayout, _ prefix: String, _ config: TransformerConfig, _ tp: TensorParallel = .none) {
         self.config = config
         let ffn = config.ffnSize
-        let fc1Out = config.activation == .swiglu ? 2 * ffn : ffn
-        linearFC1 = Linear(&layout, "\(prefix).linear_fc1", in: config.hiddenSize, out: fc1Out, bias: config.addBiasLinear, std: config.initMethodStd)
+        let halves = config.activation == .swiglu ? 2 : 1
+        linearFC1 = Linear(&layout, "\(prefix).linear_fc1", in: config.hiddenSize, out: halves * ffn, bias: config.addBiasLinear,
+                           std: config.initMethodStd, .column, tp, halves: halves)
         linearFC2 = Linear(&layout, "\(prefix).linear_fc2", in: ffn, out: config.hiddenSize, bias: config.addBiasLinear,
-                           std: config.initMethodStd / (2 * Float(config.numLayers)).squareRoot())
+                           std: config.initMethodStd / (2 * Float(config.numLayers)).squareRoot(), .row, tp)
     }
 
     public func forward(_ x: Tensor, _ store: ParameterStore) throws -> (Tensor, Saved) {
@@ -40,7 +43,7 @@ public struct MLP: Sendable {
     }
 
     private func activate(_ pre: Tensor, _ b: any Backend) throws -> Tensor {
-        let act = try b.empty([pre.shape.leading, config.ffnSize], dtype: pre.dtype)
+        let act = try b.empty([pre.shape.leading, linearFC2.inFeatures], dtype: pre.dtype)
         switch config.activation {
         case .gelu: try b.gelu(pre, into: act, approximate: false)
         case .geluTanh: try b.gelu(pre, into: act, approximate: true)

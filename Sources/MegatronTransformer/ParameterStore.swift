@@ -19,6 +19,9 @@ public struct ParameterSpec: Sendable, Equatable {
     public let initializer: ParameterInit
     /// False for biases and norm weights (Megatron's no-weight-decay group).
     public let weightDecay: Bool
+    /// This rank's part of a tensor-parallel parameter; nil for a parameter every
+    /// tensor-parallel rank holds whole (norms, row-parallel biases, position embeddings).
+    public let shard: ParameterShard?
 }
 
 /// A handle to a declared parameter.
@@ -36,9 +39,12 @@ public struct ParameterLayout: Sendable {
 
     public init() {}
 
-    public mutating func declare(_ name: String, _ shape: Shape, init initializer: ParameterInit, weightDecay: Bool = true) -> ParameterRef {
-        specs.append(ParameterSpec(name: name, shape: shape, offset: count, initializer: initializer, weightDecay: weightDecay))
-        count += shape.count
+    /// Declares a parameter of `shape`, or with `shard` this rank's part of it (the shard's local shape).
+    public mutating func declare(_ name: String, _ shape: Shape, init initializer: ParameterInit, weightDecay: Bool = true,
+                                 shard: ParameterShard? = nil) -> ParameterRef {
+        let local = shard?.localShape ?? shape
+        specs.append(ParameterSpec(name: name, shape: local, offset: count, initializer: initializer, weightDecay: weightDecay, shard: shard))
+        count += local.count
         return ParameterRef(index: specs.count - 1)
     }
 
@@ -134,7 +140,9 @@ public final class ParameterStore: @unchecked Sendable {
     }
 
     /// Normal draws by Box–Muller over a Philox stream per parameter, so a parameter's values
-    /// depend only on the seed and its position in the declaration order.
+    /// depend only on the seed and its position in the declaration order. A tensor-parallel
+    /// shard draws the full parameter's elements it holds, so every layout starts from the same
+    /// model (Megatron's `--use-cpu-initialization`).
     static func initialize(_ host: inout [Float], _ spec: ParameterSpec, seed: UInt64, stream: UInt64) {
         let range = spec.offset..<spec.offset + spec.shape.count
         switch spec.initializer {
@@ -142,7 +150,8 @@ public final class ParameterStore: @unchecked Sendable {
         case .ones: for i in range { host[i] = 1 }
         case let .normal(std):
             let rng = Philox(seed: seed)
-            for (k, i) in range.enumerated() {
+            for (local, i) in range.enumerated() {
+                let k = spec.shard?.fullIndex(ofLocal: local) ?? local
                 let pair = UInt64(k / 2) * 2
                 let u1 = Double(rng.uniform(pair, subsequence: stream)) + 0x1p-25  // keep log finite
                 let u2 = Double(rng.uniform(pair + 1, subsequence: stream))

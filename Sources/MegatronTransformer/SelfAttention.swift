@@ -1,7 +1,9 @@
 import MegatronTensor
 
 /// Causal self-attention with grouped query heads: fused QKV projection in Megatron's grouped
-/// layout, optional rotary embedding, softmax attention, output projection.
+/// layout, optional rotary embedding, softmax attention, output projection. Under tensor
+/// parallelism each rank holds whole query groups (the QKV projection is column-parallel, the
+/// output projection row-parallel).
 ///
 ///     let attn = SelfAttention(&layout, "decoder.layers.0.self_attention", config)
 ///     let (y, saved) = try attn.forward(x, &rng, store)     // x [s, b, h] → y [s, b, h]
@@ -9,9 +11,13 @@ public struct SelfAttention: Sendable {
     public let config: TransformerConfig
     public let linearQKV: Linear
     public let linearProj: Linear
+    /// This rank's query heads and query groups.
+    let localHeads: Int
+    let localGroups: Int
+    let tensorParallel: TensorParallel
 
     public struct Saved: Sendable {
-        let input: Tensor      // [s*b, h]
+        let input: Tensor      // [s*b, h] ([s/tp*b, h] under sequence parallelism)
         let q: Tensor          // [s, b, nq, d], after RoPE
         let k: Tensor          // [s, b, ng, d], after RoPE
         let v: Tensor          // [s, b, ng, d]
@@ -21,23 +27,32 @@ public struct SelfAttention: Sendable {
         let dropout: Float
     }
 
-    public init(_ layout: inout ParameterLayout, _ prefix: String, _ config: TransformerConfig) {
+    /// `tp`'s size must divide the query groups (checked by ``TensorParallel/validate(_:)``).
+    public init(_ layout: inout ParameterLayout, _ prefix: String, _ config: TransformerConfig, _ tp: TensorParallel = .none) {
         self.config = config
+        tensorParallel = tp
+        localHeads = config.numAttentionHeads / tp.size
+        localGroups = config.queryGroups / tp.size
         let std = config.initMethodStd
-        linearQKV = Linear(&layout, "\(prefix).linear_qkv", in: config.hiddenSize, out: config.qkvSize, bias: config.addBiasLinear, std: std)
+        // Megatron's QKV rows are contiguous per query group, so an even row split hands each
+        // rank whole groups.
+        linearQKV = Linear(&layout, "\(prefix).linear_qkv", in: config.hiddenSize, out: config.qkvSize, bias: config.addBiasLinear,
+                           std: std, .column, tp)
         linearProj = Linear(&layout, "\(prefix).linear_proj", in: config.numAttentionHeads * config.headDim,
                             out: config.hiddenSize, bias: config.addBiasLinear,
-                            std: std / (2 * Float(config.numLayers)).squareRoot())
+                            std: std / (2 * Float(config.numLayers)).squareRoot(), .row, tp)
     }
 
     private var scale: Float { 1 / Float(config.headDim).squareRoot() }
 
-    /// x `[s, b, h]` → `[s, b, h]` (before the residual add).
+    /// x `[s, b, h]` → `[s, b, h]` (before the residual add); `[s/tp, b, h]` both under
+    /// sequence parallelism.
     public func forward(_ x: Tensor, _ rng: inout DropoutStream, _ store: ParameterStore) throws -> (Tensor, Saved) {
         let b = store.backend
-        let (s, batch) = (x.shape[0], x.shape[1])
-        let (nq, ng, d) = (config.numAttentionHeads, config.queryGroups, config.headDim)
-        let input = try x.reshaped([s * batch, config.hiddenSize])
+        let (sLocal, batch) = (x.shape[0], x.shape[1])
+        let s = tensorParallel.sequenceParallel ? sLocal * tensorParallel.size : sLocal
+        let (nq, ng, d) = (localHeads, localGroups, config.headDim)
+        let input = try x.reshaped([sLocal * batch, config.hiddenSize])
         let qkv = try linearQKV.forward(input, store)
         let q = try b.empty([s, batch, nq, d], dtype: x.dtype)
         let k = try b.empty([s, batch, ng, d], dtype: x.dtype)
@@ -50,7 +65,8 @@ public struct SelfAttention: Sendable {
         let context = try b.empty(q.shape, dtype: x.dtype)
         let lse = try b.empty([batch, nq, s], dtype: .fp32)
         let dropout = rng.enabled ? config.attentionDropout : 0
-        let seed = dropout > 0 ? rng.takeSeed() : 0
+        // Megatron's model-parallel RNG: each tensor-parallel rank draws its own heads' masks.
+        let seed = dropout > 0 ? mixSeed(rng.takeSeed() ^ UInt64(tensorParallel.rank)) : 0
         try b.attention(q: q, k: k, v: v, into: context, lse: lse, scale: scale, dropout: dropout, seed: seed)
         let out = try linearProj.forward(context.reshaped([s * batch, nq * d]), store)
         return (try out.reshaped(x.shape), Saved(input: input, q: q, k: k, v: v, context: context, lse: lse, dropoutSeed: seed, dropout: dropout))
@@ -59,8 +75,7 @@ public struct SelfAttention: Sendable {
     /// dy `[s, b, h]` → dx `[s, b, h]`; accumulates parameter gradients.
     public func backward(_ dy: Tensor, _ saved: Saved, _ store: ParameterStore) throws -> Tensor {
         let b = store.backend
-        let (s, batch) = (dy.shape[0], dy.shape[1])
-        let (nq, d) = (config.numAttentionHeads, config.headDim)
+        let (s, batch, nq, d) = (saved.q.shape[0], saved.q.shape[1], localHeads, config.headDim)
         let dcontext = try linearProj.backward(dy, input: saved.context.reshaped([s * batch, nq * d]), store)
         let dq = try b.empty(saved.q.shape, dtype: dy.dtype)
         let dk = try b.empty(saved.k.shape, dtype: dy.dtype)
@@ -72,7 +87,7 @@ public struct SelfAttention: Sendable {
             try b.rope(dq, base: config.rotaryBase, inverse: true)
             try b.rope(dk, base: config.rotaryBase, inverse: true)
         }
-        let dqkv = try b.empty([s * batch, config.qkvSize], dtype: dy.dtype)
+        let dqkv = try b.empty([s * batch, linearQKV.outFeatures], dtype: dy.dtype)
         try b.mergeQKV(q: dq, k: dk, v: dv, into: dqkv)
         return try linearQKV.backward(dqkv, input: saved.input, store).reshaped(dy.shape)
     }

@@ -63,6 +63,12 @@ public struct TransformerConfig: Sendable, Equatable {
     public var shareEmbeddingsAndOutputWeights: Bool = true
     /// nil keeps every activation (Megatron's default).
     public var recomputeGranularity: RecomputeGranularity? = nil
+    /// Ranks the layers are split over (`--tensor-model-parallel-size`): it must divide the
+    /// attention heads, query groups, MLP width and padded vocabulary.
+    public var tensorModelParallelSize: Int = 1
+    /// Split the residual stream along the sequence over the tensor-parallel ranks
+    /// (`--sequence-parallel`; ignored with one rank).
+    public var sequenceParallel: Bool = false
 
     public init(
         numLayers: Int, hiddenSize: Int, numAttentionHeads: Int, vocabSize: Int, seqLength: Int
@@ -106,9 +112,10 @@ public struct TransformerConfig: Sendable, Equatable {
     public var positionTableSize: Int { maxPositionEmbeddings ?? seqLength }
     /// Width of the fused QKV projection: per group, its query heads then one key and one value.
     public var qkvSize: Int { (numAttentionHeads + 2 * queryGroups) * headDim }
-    /// The vocabulary rounded up to `makeVocabSizeDivisibleBy` (Megatron pads embedding rows).
+    /// The vocabulary rounded up to `makeVocabSizeDivisibleBy` × the tensor-parallel size
+    /// (Megatron pads embedding rows so every rank holds an equal shard).
     public var paddedVocabSize: Int {
-        let m = max(makeVocabSizeDivisibleBy, 1)
+        let m = max(makeVocabSizeDivisibleBy, 1) * max(tensorModelParallelSize, 1)
         return (vocabSize + m - 1) / m * m
     }
 
@@ -144,6 +151,13 @@ public struct TransformerConfig: Sendable, Equatable {
         }
         guard layernormEpsilon > 0 else { throw .invalidValue("norm-epsilon", "\(layernormEpsilon)", "a positive number") }
         guard initMethodStd > 0 else { throw .invalidValue("init-method-std", "\(initMethodStd)", "a positive number") }
+        try positive(tensorModelParallelSize, "tensor-model-parallel-size")
+        let tp = tensorModelParallelSize
+        for (name, value) in [("num-attention-heads", numAttentionHeads), ("num-query-groups", queryGroups),
+                              ("ffn-hidden-size", ffnSize)] where value % tp != 0 {
+            throw .notDivisibleByTensorParallel(name, value, tp)
+        }
+        if sequenceParallel && tp > 1 && seqLength % tp != 0 { throw .notDivisibleByTensorParallel("seq-length", seqLength, tp) }
         guard rotaryBase > 0 else { throw .invalidValue("rotary-base", "\(rotaryBase)", "a positive number") }
         for (name, p) in [("hidden-dropout", hiddenDropout), ("attention-dropout", attentionDropout)] where !(p >= 0 && p < 1) {
             throw .invalidValue(name, "\(p)", "a probability in [0, 1)")
@@ -165,6 +179,7 @@ public enum ConfigError: Error, Equatable, CustomStringConvertible {
     case oddRotaryDim(Int)
     case sequenceLongerThanPositions(seqLength: Int, maxPositions: Int)
     case invalidValue(String, String, String)
+    case notDivisibleByTensorParallel(String, Int, Int)
 
     public var description: String {
         switch self {
@@ -177,6 +192,8 @@ public enum ConfigError: Error, Equatable, CustomStringConvertible {
         case let .sequenceLongerThanPositions(s, p):
             "--seq-length \(s) exceeds --max-position-embeddings \(p) with learned absolute positions"
         case let .invalidValue(name, v, expected): "--\(name) \(v) is invalid: expected \(expected)"
+        case let .notDivisibleByTensorParallel(name, v, tp):
+            "--\(name) \(v) is not divisible by --tensor-model-parallel-size \(tp)"
         }
     }
 }

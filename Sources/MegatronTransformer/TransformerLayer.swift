@@ -1,6 +1,8 @@
 import MegatronTensor
 
 /// One pre-norm decoder layer: `h = x + drop(attn(norm1(x)))`, `out = h + drop(mlp(norm2(h)))`.
+/// Under sequence parallelism the residual stream, the norms and the dropouts work on this
+/// rank's slice of the sequence `[s/tp, b, h]`.
 ///
 ///     let layer = TransformerLayer(&layout, layerNumber: 0, config)
 ///     let (y, saved) = try layer.forward(x, &rng, store)    // [s, b, h] → [s, b, h]
@@ -33,13 +35,13 @@ public struct TransformerLayer: Sendable {
         let seed: UInt64
     }
 
-    public init(_ layout: inout ParameterLayout, layerNumber: Int, _ config: TransformerConfig) {
+    public init(_ layout: inout ParameterLayout, layerNumber: Int, _ config: TransformerConfig, _ tp: TensorParallel = .none) {
         let prefix = "decoder.layers.\(layerNumber)"
         inputLayernorm = Norm(&layout, "\(prefix).input_layernorm", config)
-        selfAttention = SelfAttention(&layout, "\(prefix).self_attention", config)
+        selfAttention = SelfAttention(&layout, "\(prefix).self_attention", config, tp)
         preMLPLayernorm = Norm(&layout, "\(prefix).pre_mlp_layernorm", config)
-        mlp = MLP(&layout, "\(prefix).mlp", config)
-        hiddenDropout = Dropout(probability: config.hiddenDropout)
+        mlp = MLP(&layout, "\(prefix).mlp", config, tp)
+        hiddenDropout = Dropout(probability: config.hiddenDropout, tp)
         recomputeGranularity = config.recomputeGranularity
     }
 

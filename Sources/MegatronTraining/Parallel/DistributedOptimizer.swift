@@ -22,7 +22,9 @@ public final class DistributedOptimizer: @unchecked Sendable {
     let gatherSource: Tensor // [shard.count]: the updated shard, copied out for the all-gather
 
     /// `store` must be padded to a multiple of the group size (``ParameterStore`` `padToMultipleOf`).
-    public init(store: ParameterStore, hyperparameters: AdamW.Hyperparameters, group: any ProcessGroup) throws {
+    /// `normRanges` are the flat ranges this rank counts in the global gradient norm (nil: all).
+    public init(store: ParameterStore, hyperparameters: AdamW.Hyperparameters, group: any ProcessGroup,
+                normRanges: [Range<Int>]? = nil) throws {
         let padded = store.paddedGrads.count
         guard padded % group.size == 0 else {
             throw ParallelError.invalidArgument(
@@ -30,7 +32,8 @@ public final class DistributedOptimizer: @unchecked Sendable {
                 message: "parameter buffer of \(padded) elements is not padded to a multiple of \(group.size) ranks")
         }
         let size = padded / group.size
-        shard = group.rank * size..<(group.rank + 1) * size
+        let shard = group.rank * size..<(group.rank + 1) * size
+        self.shard = shard
         self.group = group
         self.store = store
         let b = store.backend
@@ -38,6 +41,7 @@ public final class DistributedOptimizer: @unchecked Sendable {
         gatherSource = try b.empty([size], dtype: .fp32)
         adam = try AdamW(params: try store.paddedValues.view(offset: shard.lowerBound, shape: [size]), grads: shardGrads,
                          decayRuns: Self.runs(store.layout.decayRuns, within: shard),
+                         normRanges: normRanges.map { ranges in Self.runs(ranges.map { ($0, true) }, within: shard).map(\.range) },
                          hyperparameters: hyperparameters, backend: b)
     }
 
@@ -51,9 +55,10 @@ public final class DistributedOptimizer: @unchecked Sendable {
     }
 
     /// Averages the gradients over the group (each rank keeps its shard), clips by the global
-    /// norm, updates this shard and all-gathers the masters. A non-finite norm skips the update
-    /// on every rank alike (the norm is the same everywhere).
-    public func step(lr: Float) throws -> AdamW.StepStatistics {
+    /// norm (summed over the group, then by `globalSumOfSquares` over the model-parallel ranks),
+    /// updates this shard and all-gathers the masters. A non-finite norm skips the update on
+    /// every rank alike (the norm is the same everywhere).
+    public func step(lr: Float, globalSumOfSquares: ((Double) throws -> Double)? = nil) throws -> AdamW.StepStatistics {
         let b = store.backend
         // Megatron's DDP: scale by 1/dp, then sum.
         try b.scale(store.paddedGrads, by: 1 / Float(group.size))
@@ -61,7 +66,8 @@ public final class DistributedOptimizer: @unchecked Sendable {
         let stats = try adam.step(lr: lr) { local in
             let total = try b.tensor([Float(local)], shape: [1])
             try self.group.allReduce(total, op: .sum)
-            return Double(try b.download(total)[0])
+            let dataParallelSum = Double(try b.download(total)[0])
+            return try globalSumOfSquares?(dataParallelSum) ?? dataParallelSum
         }
         guard stats.gradNorm.isFinite else { return stats }
         try b.copy(adam.params, to: gatherSource)

@@ -1,0 +1,145 @@
+import MegatronCPU
+import MegatronData
+import MegatronParallel
+import MegatronTensor
+import MegatronTraining
+import MegatronTransformer
+import Synchronization
+import Testing
+
+@Suite("Tensor and data parallelism are exactly one rank's training")
+struct ParallelEquivalenceTests {
+    /// Vocabulary 100 pads to 128 with every tensor-parallel size up to 4 (32 × tp divides 128),
+    /// so every layout trains the same model.
+    static let flags = [
+        "--mock-data", "--num-layers", "2", "--hidden-size", "32", "--num-attention-heads", "4",
+        "--seq-length", "16", "--max-position-embeddings", "16", "--vocab-size", "100", "--make-vocab-size-divisible-by", "32",
+        "--micro-batch-size", "2", "--global-batch-size", "8", "--train-iters", "5", "--lr", "3e-3",
+        "--hidden-dropout", "0", "--attention-dropout", "0", "--seed", "11",
+    ]
+    static let llama = [
+        "--swiglu", "--normalization", "RMSNorm", "--position-embedding-type", "rope", "--disable-bias-linear",
+        "--untie-embeddings-and-output-weights", "--group-query-attention", "--num-query-groups", "2", "--ffn-hidden-size", "48",
+    ]
+
+    /// One run: losses and gradient norms of 5 iterations, and every parameter after them by
+    /// name, whole (put together from the tensor-parallel ranks of data-parallel rank 0).
+    struct Run {
+        var losses: [Float]
+        var parameters: [String: [Float]]
+
+        /// Every parameter's values in name order, one flat list.
+        var flat: [Float] { parameters.keys.sorted().flatMap { parameters[$0]! } }
+    }
+
+    /// Trains on `tp × dp` thread ranks laid out as Megatron's (tensor-parallel ranks adjacent).
+    /// Every data-parallel replica and every tensor-parallel copy of a replicated parameter must
+    /// end up identical.
+    static func train(tp: Int = 1, dp: Int, extra: [String] = []) throws -> Run {
+        let world = tp * dp
+        let setup = try TrainingSetup(try TrainingArguments.parse(flags + ["--tensor-model-parallel-size", "\(tp)"] + extra), worldSize: world)
+        let layout = try RankGenerator(tp: tp, cp: 1, ep: 1, dp: dp, pp: 1)
+        let data = MockGPTDataset(vocabSize: 100, seqLength: 16, seed: 3)
+        let results = Mutex<[Int: (losses: [Float], specs: [ParameterSpec], values: [Float])]>([:])
+        let threads = LocalWorld(size: world, timeout: 60)
+        try threads.run { rank in
+            let dpGroup = dp > 1 ? try threads.group(ranks: layout.group([.dp], containing: rank), rank: rank, name: "dp") : nil
+            let tpGroup = tp > 1 ? try threads.group(ranks: layout.group([.tp], containing: rank), rank: rank, name: "tp") : nil
+            let backend = CPUBackend()
+            let trainer = try Trainer(setup: setup, backend: backend, train: data, validation: nil,
+                                      dataParallelGroup: dpGroup, tensorParallelGroup: tpGroup)
+            let losses = try (0..<5).flatMap { _ in
+                let step = try trainer.step()
+                return [step.loss, Float(step.gradNorm)]
+            }
+            let values = try backend.download(trainer.model.store.values)
+            results.withLock { $0[rank] = (losses, trainer.model.store.layout.specs, values) }
+        }
+        let all = results.withLock { $0 }
+        for rank in 0..<world {
+            #expect(all[rank]!.losses == all[0]!.losses, "rank \(rank) saw other losses than rank 0")
+            if rank >= tp { #expect(all[rank]!.values == all[rank % tp]!.values, "rank \(rank) diverged from its data-parallel peer") }
+        }
+        var parameters: [String: [Float]] = [:]
+        for rank in 0..<tp {
+            let (_, specs, values) = all[rank]!
+            for spec in specs {
+                let local = Array(values[spec.offset..<spec.offset + spec.shape.count])
+                guard let shard = spec.shard else {
+                    if let copy = parameters[spec.name] { #expect(copy == local, "tensor-parallel copies of \(spec.name) differ") }
+                    parameters[spec.name] = local
+                    continue
+                }
+                var full = parameters[spec.name] ?? [Float](repeating: .nan, count: shard.fullShape.count)
+                for (k, value) in local.enumerated() { full[shard.fullIndex(ofLocal: k)] = value }
+                parameters[spec.name] = full
+            }
+        }
+        for (name, values) in parameters { #expect(!values.contains { $0.isNaN }, "\(name) has elements no rank holds") }
+        return Run(losses: all[0]!.losses, parameters: parameters)
+    }
+
+    static func expectClose(_ got: Run, _ want: Run, _ what: String) {
+        #expect(relativeError(got.losses, want.losses) < 1e-5, "\(what): losses and gradient norms \(got.losses) vs \(want.losses)")
+        #expect(got.parameters.keys.sorted() == want.parameters.keys.sorted(), "\(what): other parameters")
+        let err = relativeError(got.flat, want.flat)
+        #expect(err < 1e-5, "\(what): parameters differ by \(err) relative")
+    }
+
+    /// Compares a layout with one rank on the same flags, after checking that training moved the
+    /// parameters (so the comparison is not between two copies of the initialisation).
+    static func expectMatchesOneRank(tp: Int, dp: Int, _ extra: [String]) throws {
+        let reference = try train(dp: 1, extra: extra)
+        let initial = try train(dp: 1, extra: extra + ["--lr", "0"])
+        #expect(relativeError(reference.flat, initial.flat) > 1e-3)
+        expectClose(try train(tp: tp, dp: dp, extra: extra), reference, "tp \(tp) dp \(dp) \(extra)")
+    }
+
+    @Test(arguments: [
+        (2, [String]()), (4, []), (2, ["--use-distributed-optimizer"]), (4, ["--use-distributed-optimizer"]),
+        (2, ["--overlap-grad-reduce"]),
+    ])
+    func dataParallelMatchesOneRank(dp: Int, extra: [String]) throws {
+        try Self.expectMatchesOneRank(tp: 1, dp: dp, extra)
+    }
+
+    @Test(arguments: [
+        (2, 1, [String]()), (4, 1, []), (2, 1, ["--sequence-parallel"]), (4, 1, ["--sequence-parallel"]),
+        (2, 2, []), (2, 2, ["--sequence-parallel", "--use-distributed-optimizer"]),
+        // Hidden dropout masks are slices of one rank's masks, so dropout keeps the equivalence.
+        (2, 1, ["--hidden-dropout", "0.2"]), (2, 1, ["--sequence-parallel", "--hidden-dropout", "0.2"]),
+        (2, 1, llama), (2, 1, llama + ["--sequence-parallel"]), (2, 2, llama + ["--sequence-parallel", "--overlap-grad-reduce"]),
+    ])
+    func tensorParallelMatchesOneRank(tp: Int, dp: Int, extra: [String]) throws {
+        try Self.expectMatchesOneRank(tp: tp, dp: dp, extra)
+    }
+
+    @Test func unsupportedLayoutsAreRefusedByName() throws {
+        do {
+            _ = try TrainingSetup(try TrainingArguments.parse(Self.flags + ["--pipeline-model-parallel-size", "2"]), worldSize: 4)
+            Issue.record("pipeline parallelism accepted")
+        } catch {
+            #expect("\(error)".hasPrefix("--pipeline-model-parallel-size 2: only tensor and data parallelism run across ranks so far"))
+        }
+        do {
+            _ = try TrainingSetup(try TrainingArguments.parse(Self.flags + ["--tensor-model-parallel-size", "8"]), worldSize: 8)
+            Issue.record("8 tensor-parallel ranks for 4 heads accepted")
+        } catch {
+            #expect("\(error)" == "--num-attention-heads 4 is not divisible by --tensor-model-parallel-size 8")
+        }
+        do {
+            _ = try TrainingSetup(try TrainingArguments.parse(Self.flags + ["--pipeline-model-parallel-size", "3"]), worldSize: 4)
+            Issue.record("an indivisible layout accepted")
+        } catch {
+            #expect("\(error)".hasPrefix("4 ranks are not divisible by 3"))
+        }
+        #expect(try TrainingSetup(try TrainingArguments.parse(Self.flags), worldSize: 4).dataParallelSize == 4)
+    }
+
+    @Test func theGroupMustMatchTheSetup() throws {
+        let setup = try TrainingSetup(try TrainingArguments.parse(Self.flags), worldSize: 2)
+        #expect(throws: TensorError.self) {
+            _ = try Trainer(setup: setup, backend: CPUBackend(), train: MockGPTDataset(vocabSize: 100, seqLength: 16, seed: 3), validation: nil)
+        }
+    }
+}

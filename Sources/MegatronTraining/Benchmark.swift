@@ -13,20 +13,21 @@ public enum Benchmark {
         public let tokensPerSecond: Double
         public let tflops: Double
         public let flopsPerIteration: Double
+        /// The whole model's parameters (not this rank's shard).
         public let parameters: Int
         public let lastLoss: Float
         public let peakResidentBytes: Int?
     }
 
     /// `afterTiming`, when given, gets the trainer once the timed iterations are done (to profile one more).
-    /// With a `dataParallelGroup`, every rank of it runs this together (tokens/s counts the whole
-    /// global batch; divide by the group size for per-GPU figures).
+    /// With parallel `groups`, every rank of the layout runs this together (tokens/s counts the
+    /// whole global batch; divide by the world size for per-GPU figures).
     public static func run(
         setup: TrainingSetup, backend: any Backend, warmup: Int, iterations: Int,
-        dataParallelGroup: (any ProcessGroup)? = nil, afterTiming: ((Trainer) throws -> Void)? = nil
+        groups: ParallelGroups = .single, afterTiming: ((Trainer) throws -> Void)? = nil
     ) throws -> Report {
         let data = MockGPTDataset(vocabSize: setup.model.vocabSize, seqLength: setup.model.seqLength, seed: setup.seed)
-        let trainer = try Trainer(setup: setup, backend: backend, train: data, validation: nil, dataParallelGroup: dataParallelGroup)
+        let trainer = try Trainer(setup: setup, backend: backend, train: data, validation: nil, groups: groups)
         var loss: Float = 0
         for _ in 0..<warmup { loss = try trainer.step().loss }
         try backend.synchronize()
@@ -38,7 +39,7 @@ public enum Benchmark {
         let flops = ThroughputModel(config: setup.model).flopsPerIteration(globalBatch: setup.globalBatchSize)
         return Report(secondsPerIteration: seconds, tokensPerSecond: Double(setup.tokensPerIteration) / seconds,
                       tflops: flops / seconds / 1e12, flopsPerIteration: flops,
-                      parameters: trainer.model.store.layout.count, lastLoss: loss, peakResidentBytes: peakResidentBytes())
+                      parameters: trainer.model.store.layout.fullCount, lastLoss: loss, peakResidentBytes: peakResidentBytes())
     }
 
     /// The process's peak resident set (VmHWM) on Linux.

@@ -84,6 +84,13 @@ public final class Trainer {
         }
     }
 
+    /// A trainer on one rank of a parallel layout.
+    public convenience init(setup: TrainingSetup, backend: any Backend, train: any GPTSampleSource, validation: (any GPTSampleSource)?,
+                            groups: ParallelGroups) throws {
+        try self.init(setup: setup, backend: backend, train: train, validation: validation,
+                      dataParallelGroup: groups.data, tensorParallelGroup: groups.tensor)
+    }
+
     /// What one iteration produced.
     public struct StepResult: Sendable {
         public let loss: Float
@@ -183,7 +190,7 @@ public final class Trainer {
                     iteration: iteration, trainIters: setup.trainIters, consumedSamples: consumedSamples,
                     millisecondsPerIteration: seconds * 1000,
                     tokensPerSecond: Double(setup.tokensPerIteration) / seconds,
-                    tflopsPerDevice: flops / seconds / 1e12 / Double(setup.dataParallelSize), learningRate: result.learningRate,
+                    tflopsPerDevice: flops / seconds / 1e12 / Double(setup.parallel.worldSize), learningRate: result.learningRate,
                     globalBatchSize: setup.globalBatchSize, loss: windowLoss / Double(windowIters),
                     gradNorm: windowNorm / Double(windowIters), skippedIterations: skippedIterations, nanIterations: 0,
                     lossScale: lossScaler?.scale)))

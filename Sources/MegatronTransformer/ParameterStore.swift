@@ -48,6 +48,9 @@ public struct ParameterLayout: Sendable {
         return ParameterRef(index: specs.count - 1)
     }
 
+    /// Elements of the whole model (every tensor-parallel shard at its full size).
+    public var fullCount: Int { specs.reduce(0) { $0 + ($1.shard?.fullShape.count ?? $1.shape.count) } }
+
     /// Maximal runs of the flat buffer sharing one weight-decay setting, for the optimizer.
     public var decayRuns: [(range: Range<Int>, weightDecay: Bool)] {
         var runs: [(range: Range<Int>, weightDecay: Bool)] = []

@@ -8,8 +8,9 @@ import MegatronTraining
 struct DistributedRank {
     let environment: DistributedEnvironment
     let backend: CUDABackend
-    /// Every rank (tensor and pipeline parallel sizes are 1 here, so this is the data-parallel group).
+    /// Every rank.
     let world: NCCLProcessGroup
+    let timeoutSeconds: Double
 
     /// Nil when no launcher variables are set. Otherwise joins the NCCL rendezvous: rank 0
     /// creates the unique id and hands it out over `MASTER_ADDR:MASTER_PORT`.
@@ -23,8 +24,23 @@ struct DistributedRank {
         }
         let communicator = try NCCLCommunicator(context: backend.context, uniqueID: id, rank: env.rank, size: env.worldSize, library: library)
         return DistributedRank(environment: env, backend: backend,
-                               world: try NCCLProcessGroup(communicator: communicator, backend: backend, name: "dp",
-                                                           timeout: timeoutSeconds))
+                               world: try NCCLProcessGroup(communicator: communicator, backend: backend, name: "world",
+                                                           timeout: timeoutSeconds),
+                               timeoutSeconds: timeoutSeconds)
+    }
+
+    /// This rank's tensor- and data-parallel NCCL groups for `layout`: the world communicator
+    /// where a group spans every rank, else a split of it.
+    func groups(_ layout: ParallelConfig) throws -> ParallelGroups {
+        try ParallelGroups(layout, rank: environment.rank) { members, color, name in
+            guard members.count < environment.worldSize else { return world }
+            guard let rank = members.firstIndex(of: environment.rank) else {
+                throw ParallelError.invalidArgument(collective: "group creation", group: name,
+                                                    message: "rank \(environment.rank) is not among \(members)")
+            }
+            let communicator = try world.communicator.split(color: color, rank: rank, size: members.count)
+            return try NCCLProcessGroup(communicator: communicator, backend: backend, name: name, timeout: timeoutSeconds)
+        }
     }
 }
 

@@ -71,7 +71,7 @@ struct Launch: ParsableCommand {
         throw ExitCode(failed.status == 0 ? 1 : failed.status)
     }
 
-    /// `train --device cpu` with N thread ranks, data parallel over a ``LocalWorld``.
+    /// `train --device cpu` with N thread ranks of a ``LocalWorld``, laid out by the parallel flags.
     private func trainOnThreads() throws {
         let args = try parseTrainingArguments(Array(command.dropFirst()), command: "megatron launch -- train")
         try reportingErrors {
@@ -79,8 +79,10 @@ struct Launch: ParsableCommand {
             let world = LocalWorld(size: nprocPerNode, timeout: Double(args.distributedTimeoutMinutes) * 60)
             say(layoutLine(setup.parallel) + " (threads of this process, CPU)")
             try world.run { rank in
-                let group = try world.group(ranks: Array(0..<nprocPerNode), rank: rank, name: "dp")
-                try train(setup, backend: CPUBackend(), dataParallelGroup: group, log: rank == 0 ? say : { _ in })
+                let groups = try ParallelGroups(setup.parallel, rank: rank) { members, _, name in
+                    try world.group(ranks: members, rank: rank, name: name)
+                }
+                try train(setup, backend: CPUBackend(), groups: groups, log: rank == 0 ? say : { _ in })
             }
         }
     }

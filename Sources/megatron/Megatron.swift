@@ -88,20 +88,20 @@ struct Train: ParsableCommand {
             let setup = try TrainingSetup(args, worldSize: rank?.environment.worldSize ?? 1)
             let backend = try rank?.backend ?? makeBackend(args.device, computeDType: setup.computeDType)
             rank?.announce(setup)
-            try train(setup, backend: backend, dataParallelGroup: rank?.world, log: say)
+            try train(setup, backend: backend, groups: try rank?.groups(setup.parallel) ?? .single, log: say)
         }
     }
 }
 
 /// Trains `setup` on mock data, logging through `log` (a no-op on all ranks but the first).
-func train(_ setup: TrainingSetup, backend: any Backend, dataParallelGroup: (any ProcessGroup)?, log: (String) -> Void) throws {
+func train(_ setup: TrainingSetup, backend: any Backend, groups: ParallelGroups, log: (String) -> Void) throws {
     let c = setup.model
     log("model: \(c.numLayers) layers, hidden \(c.hiddenSize), \(c.numAttentionHeads) heads (\(c.queryGroups) query groups), "
         + "ffn \(c.ffnSize), seq \(c.seqLength), vocab \(c.vocabSize) padded to \(c.paddedVocabSize)")
     let train = MockGPTDataset(vocabSize: c.vocabSize, seqLength: c.seqLength, seed: setup.seed)
     let valid = MockGPTDataset(vocabSize: c.vocabSize, seqLength: c.seqLength, seed: mixSeed(setup.seed))
-    let trainer = try Trainer(setup: setup, backend: backend, train: train, validation: valid, dataParallelGroup: dataParallelGroup)
-    log("parameters: \(trainer.model.store.layout.count), micro-batches per iteration: \(setup.microBatchesPerIteration)")
+    let trainer = try Trainer(setup: setup, backend: backend, train: train, validation: valid, groups: groups)
+    log("parameters: \(trainer.model.store.layout.fullCount), micro-batches per iteration: \(setup.microBatchesPerIteration)")
     try trainer.run(log: log)
 }
 
@@ -134,14 +134,14 @@ struct Bench: ParsableCommand {
             say(ThroughputModel.formula)
             let profile: ((Trainer) throws -> Void)? = parsed.benchProfile ? { trainer in try profileStep(trainer, backend) } : nil
             let r = try Benchmark.run(setup: setup, backend: backend, warmup: parsed.benchWarmup, iterations: parsed.benchIters,
-                                      dataParallelGroup: rank?.world, afterTiming: profile)
+                                      groups: try rank?.groups(setup.parallel) ?? .single, afterTiming: profile)
             say(String(format: "parameters: %.1fM, FLOPs per iteration: %.3e", Double(r.parameters) / 1e6, r.flopsPerIteration))
             say(String(format: "time per iteration: %.1f ms, tokens/s: %.0f, TFLOP/s: %.3f, loss: %.4f",
                          r.secondsPerIteration * 1000, r.tokensPerSecond, r.tflops, r.lastLoss))
-            if setup.dataParallelSize > 1 {
-                let ranks = Double(setup.dataParallelSize)
-                say(String(format: "per GPU: tokens/s: %.0f, TFLOP/s: %.3f (%d ranks)", r.tokensPerSecond / ranks, r.tflops / ranks,
-                           setup.dataParallelSize))
+            let world = setup.parallel.worldSize
+            if world > 1 {
+                let ranks = Double(world)
+                say(String(format: "per GPU: tokens/s: %.0f, TFLOP/s: %.3f (%d ranks)", r.tokensPerSecond / ranks, r.tflops / ranks, world))
             }
             if let peak = r.peakResidentBytes { say(String(format: "peak host memory: %.2f GiB", Double(peak) / 1_073_741_824)) }
             if let cuda = backend as? CUDABackend {
@@ -150,7 +150,7 @@ struct Bench: ParsableCommand {
                            Double(stats.peakAllocatedBytes) / 1_073_741_824, Double(stats.peakReservedBytes) / 1_073_741_824))
                 // H100/H200 SXM dense bf16 peak; fp32 runs on the tensor cores only through TF32.
                 say(String(format: "MFU: %.1f%% of 989 TFLOP/s (H100/H200 SXM dense bf16)",
-                           r.tflops / Double(setup.dataParallelSize) / 989 * 100))
+                           r.tflops / Double(world) / 989 * 100))
             } else {
                 say("MFU: n/a on the CPU (no reference peak)")
             }

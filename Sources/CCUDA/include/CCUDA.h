@@ -284,6 +284,8 @@ typedef const char *(*PFN_ncclGetErrorString)(ncclResult_t result);
 typedef const char *(*PFN_ncclGetLastError)(ncclComm_t comm);
 typedef ncclResult_t (*PFN_ncclGetUniqueId)(ncclUniqueId *uniqueId);
 typedef ncclResult_t (*PFN_ncclCommInitRank)(ncclComm_t *comm, int nranks, ncclUniqueId commId, int rank);
+/// NCCL ≥ 2.18. `config` may be NULL (inherit the parent's); color < 0 (NCCL_SPLIT_NOCOLOR) leaves no communicator.
+typedef ncclResult_t (*PFN_ncclCommSplit)(ncclComm_t comm, int color, int key, ncclComm_t *newcomm, void *config);
 typedef ncclResult_t (*PFN_ncclCommInitAll)(ncclComm_t *comm, int ndev, const int *devlist);
 typedef ncclResult_t (*PFN_ncclCommDestroy)(ncclComm_t comm);
 typedef ncclResult_t (*PFN_ncclCommAbort)(ncclComm_t comm);

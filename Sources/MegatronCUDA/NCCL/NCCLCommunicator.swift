@@ -52,6 +52,26 @@ public final class NCCLCommunicator: @unchecked Sendable {
         self.comm = comm
     }
 
+    /// The communicator of the members that pass the same `color` (every member of this one
+    /// must call it, in the same order), in which this member is `rank` of `size`
+    /// (`ncclCommSplit`, NCCL ≥ 2.18; the caller knows the layout).
+    ///
+    ///     let tp = try world.split(color: rank / 2, rank: rank % 2, size: 2)   // pairs of adjacent ranks
+    public func split(color: Int, rank: Int, size: Int) throws(CUDAError) -> NCCLCommunicator {
+        guard size > 0, rank >= 0, rank < size else {
+            throw .invalidArgument(op: "ncclCommSplit", message: "rank \(rank) of \(size)")
+        }
+        try context.makeCurrent()
+        var child: ncclComm_t?
+        try library.check(
+            library.require(library.symbols.ncclCommSplit, "ncclCommSplit")(comm, Int32(color), Int32(rank), &child, nil),
+            "ncclCommSplit(color \(color), rank \(rank) of \(size))", comm: comm)
+        guard let child else {
+            throw .nccl(call: "ncclCommSplit returned no communicator", result: library.resultCode(3), detail: nil)
+        }
+        return NCCLCommunicator(context: context, library: library, rank: rank, size: size, comm: child)
+    }
+
     /// One communicator per context, all in this process (`ncclCommInitAll`); rank i uses
     /// `contexts[i]`.
     public static func makeAll(contexts: [CUDAContext], library: NCCLLibrary? = nil) throws(CUDAError) -> [NCCLCommunicator] {

@@ -10,6 +10,7 @@ struct NCCLSymbols: @unchecked Sendable {
     let ncclGetUniqueId: PFN_ncclGetUniqueId?
     let ncclCommInitRank: PFN_ncclCommInitRank?
     let ncclCommInitAll: PFN_ncclCommInitAll?
+    let ncclCommSplit: PFN_ncclCommSplit?
     let ncclCommDestroy: PFN_ncclCommDestroy?
     let ncclCommAbort: PFN_ncclCommAbort?
     let ncclCommGetAsyncError: PFN_ncclCommGetAsyncError?
@@ -31,6 +32,7 @@ struct NCCLSymbols: @unchecked Sendable {
         ncclGetUniqueId = resolve("ncclGetUniqueId")
         ncclCommInitRank = resolve("ncclCommInitRank")
         ncclCommInitAll = resolve("ncclCommInitAll")
+        ncclCommSplit = resolve("ncclCommSplit")
         ncclCommDestroy = resolve("ncclCommDestroy")
         ncclCommAbort = resolve("ncclCommAbort")
         ncclCommGetAsyncError = resolve("ncclCommGetAsyncError")

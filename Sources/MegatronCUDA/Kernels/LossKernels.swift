@@ -264,7 +264,8 @@ enum LossKernels {
             float sum = 0.f;
             for (int k = 0; k < shards; ++k) {
                 const float* p = partials + 3 * ((i64)k * n + r);
-                // A shard with no mass (an empty one has max −inf) would add 0·exp(−inf − m) = NaN.
+                // Skipping shards with no mass keeps a row whose every max is −inf (exp(−inf + inf)
+                // = NaN) at lse = −inf, as the CPU.
                 if (p[1] > 0.f) sum += p[1] * expf(p[0] - m);
             }
             const float l = m + logf(sum);

@@ -43,11 +43,4 @@ extension CPUBackend {
             }
         }
     }
-
-    /// A table of `rows` rows starting at `start` must lie within a vocabulary of `size`.
-    func checkShard(_ start: Int, _ rows: Int, of size: Int, _ op: String) throws {
-        guard start >= 0, start + rows <= size else {
-            throw TensorError.invalidArgument(op: op, message: "vocabulary shard \(start)..<\(start + rows) lies outside 0..<\(size)")
-        }
-    }
 }

@@ -58,7 +58,8 @@ struct KernelSourcesTests {
                 + ["norm_weight_grad_finalize"],
             "activation": each("gelu_forward_", "gelu_backward_", "swiglu_forward_", "swiglu_backward_"),
             "attention_layout": each("split_qkv_", "merge_qkv_", "rope_"),
-            "loss": each("cross_entropy_forward_", "cross_entropy_backward_", "cross_entropy_fused_"),
+            "loss": each("cross_entropy_forward_", "cross_entropy_backward_", "cross_entropy_fused_",
+                         "cross_entropy_partials_", "cross_entropy_shard_backward_") + ["cross_entropy_combine"],
             "optimizer": ["adamw_f32"],
             "flash_attention": attention.sorted(),
         ]

@@ -22,7 +22,7 @@
 /// - Every kernel is correct for any grid (grid-stride loops) and for the block shapes its
 ///   documentation allows — except that a *column-partials* launch needs grid y = `splits` with
 ///   `splits · rows_per_split ≥ rows`, and `embedding_backward_*` needs grid x ≥
-///   `⌈vocab / rows_per_block⌉`; the documented grid is the efficient choice. None needs zeroed
+///   `⌈rows / rows_per_block⌉`; the documented grid is the efficient choice. None needs zeroed
 ///   outputs unless it says it accumulates.
 /// - Vector path: a "unit" is 8 consecutive elements (16 bytes of bf16/fp16, 32 bytes of fp32)
 ///   moved with 128-bit loads/stores. Kernels take it when the relevant base pointers are 16-byte

@@ -19,9 +19,31 @@
 ///                                                                   const float* dloss, float* losses, float* lse,
 ///                                                                   T* dlogits, long long n, int vocab, int* error)
 ///
+/// Vocabulary-parallel cross-entropy (tensor parallelism): each rank's `logits [n, vocab]` are the
+/// columns `vocab_start ..< vocab_start + vocab` of a vocabulary of `vocab_size`; `partials` fp32
+/// `[n, 3]` per shard, gathered as `[shards, n, 3]` in shard order for the combine.
+///
+///     // partials[i] = (m_i = max_j x_ij, Σ_j exp(x_ij − m_i), x_i,t−vocab_start if the shard holds
+///     // t = targets[i] else 0); a target outside 0..<vocab_size sets *error (and its third value is NaN)
+///     extern "C" __global__ void cross_entropy_partials_<f32|bf16|f16>(const T* logits, const int* targets,
+///                                                                      int vocab_start, int vocab_size,
+///                                                                      float* partials, long long n, int vocab,
+///                                                                      int* error)
+///     // lse[i] = m + log Σ_k s_k·exp(m_k − m) with m = max_k m_k (shards with s_k = 0 skipped),
+///     // losses[i] = lse[i] − Σ_k target_k
+///     extern "C" __global__ void cross_entropy_combine(const float* partials, float* lse, float* losses,
+///                                                      long long n, int shards)
+///     // dlogits[i, j] = dloss[i]·(exp(x_ij − lse[i]) − [vocab_start + j == targets[i]]); dlogits may
+///     // alias logits; a target outside the shard only gets no one-hot term (nothing is checked)
+///     extern "C" __global__ void cross_entropy_shard_backward_<f32|bf16|f16>(const T* logits, const int* targets,
+///                                                                            long long vocab_start, const float* lse,
+///                                                                            const float* dloss, T* dlogits,
+///                                                                            long long n, int vocab)
+///
 /// | function | grid | block | dynamic shared |
 /// | --- | --- | --- | --- |
-/// | all three | `min(n, 2³¹ − 1)` (one block per row, grid-stride) | 512 for vocab ≥ 16 384, else 256 (any multiple of 32 ≤ 1024) | 0 (256 B static) |
+/// | `cross_entropy_{forward,backward,fused,partials,shard_backward}_*` | `min(n, 2³¹ − 1)` (one block per row, grid-stride) | 512 for vocab ≥ 16 384, else 256 (any multiple of 32 ≤ 1024) | 0 (256 B static) |
+/// | `cross_entropy_combine` | flat over `n` rows: `clamp(⌈n / 256⌉, 1, 16·SMs)` (one thread per row, grid-stride) | 256 (any) | 0 |
 ///
 /// A block streams its row once for the forward: each thread keeps a running (max m, Σ exp(x − m))
 /// over its elements, rescaling once per 8-element unit, and the block merges the pairs with warp
@@ -35,8 +57,12 @@
 /// arithmetic-bound); `logf` is the precise one. Rows are read with 128-bit loads: a scalar head
 /// up to the first 128-byte boundary, whole 8-element units, a scalar tail — so any `vocab` (e.g.
 /// an unpadded 50 257) is vectorised; the backward needs `logits` and `dlogits` to share their
-/// address modulo 16 for that (else scalar).
-/// A target outside `0..<vocab` sets `*error = 1`; its loss is NaN and its row gets no one-hot term.
+/// address modulo 16 for that (else scalar). The partials kernel streams its row as the forward
+/// does, and the shard backward is the backward's second pass with the one-hot column moved to
+/// `t − vocab_start`. The combine is one thread per row over the shards in order, with the
+/// precise `expf`/`logf` (it reads 3 floats per shard and row, so it costs nothing).
+/// A target outside `0..<vocab` (`0..<vocab_size` for the partials) sets `*error = 1`; its loss is
+/// NaN and its row gets no one-hot term.
 enum LossKernels {
     static let source: String = KernelSources.prelude + #"""
 
@@ -109,15 +135,21 @@ enum LossKernels {
         return r;
     }
 
-    // lse of one row (all threads of the block call it; it synchronises).
+    // (max, Σ exp(x − max)) of one row (all threads of the block call it; it synchronises).
     template <typename T>
-    __device__ __forceinline__ float row_lse(const T* row, int vocab) {
+    __device__ __forceinline__ MaxSum row_max_sum(const T* row, int vocab) {
         MaxSum a;
         a.m = neg_inf(); a.s = 0.f;
         row_for(row, vocab, true,
                 [&](int j) { float v[VEC]; load8(row + j, v); a.add_unit(v); },
                 [&](int j) { a.add_one(to_float(row[j])); });
-        const MaxSum r = block_max_sum(a);
+        return block_max_sum(a);
+    }
+
+    // lse of one row (all threads of the block call it; it synchronises).
+    template <typename T>
+    __device__ __forceinline__ float row_lse(const T* row, int vocab) {
+        const MaxSum r = row_max_sum(row, vocab);
         return r.m + logf(r.s);
     }
 
@@ -193,6 +225,67 @@ enum LossKernels {
         }
     }
 
+    // ---- vocabulary-parallel: the row is a shard, columns vocab_start ..< vocab_start + vocab --------
+
+    // Whether the shard holds target t (in 64 bits, so no t or start overflows).
+    __device__ __forceinline__ bool in_shard(int t, i64 vocab_start, int vocab) {
+        const i64 local = (i64)t - vocab_start;
+        return local >= 0 && local < vocab;
+    }
+
+    template <typename T>
+    __device__ __forceinline__ void cross_entropy_partials(const T* logits, const int* targets, int vocab_start, int vocab_size,
+                                                           float* partials, i64 n, int vocab, int* error) {
+        for (i64 r = blockIdx.x; r < n; r += gridDim.x) {
+            const T* row = logits + r * vocab;
+            const int t = targets[r];
+            const bool valid = t >= 0 && t < vocab_size;
+            const float xt = (threadIdx.x == 0 && in_shard(t, vocab_start, vocab)) ? to_float(row[t - vocab_start]) : 0.f;
+            const MaxSum a = row_max_sum(row, vocab);
+            if (threadIdx.x == 0) {
+                if (!valid) *error = 1;
+                float* p = partials + 3 * r;
+                p[0] = a.m;
+                p[1] = a.s;
+                p[2] = valid ? xt : quiet_nan();  // so an invalid target's loss is NaN, as cross_entropy_forward's
+            }
+        }
+    }
+
+    // One thread per row, shards in order (deterministic). Precise expf/logf: this kernel is tiny.
+    __device__ __forceinline__ void cross_entropy_combine(const float* partials, float* lse, float* losses, i64 n, int shards) {
+        for (i64 r = (i64)blockIdx.x * blockDim.x + threadIdx.x; r < n; r += (i64)gridDim.x * blockDim.x) {
+            float m = neg_inf(), target = 0.f;
+            for (int k = 0; k < shards; ++k) {
+                const float* p = partials + 3 * ((i64)k * n + r);
+                m = fmaxf(m, p[0]);
+                target += p[2];
+            }
+            float sum = 0.f;
+            for (int k = 0; k < shards; ++k) {
+                const float* p = partials + 3 * ((i64)k * n + r);
+                // Skipping shards with no mass keeps a row whose every max is −inf (exp(−inf + inf)
+                // = NaN) at lse = −inf, as the CPU.
+                if (p[1] > 0.f) sum += p[1] * expf(p[0] - m);
+            }
+            const float l = m + logf(sum);
+            lse[r] = l;
+            losses[r] = l - target;
+        }
+    }
+
+    // Each element is read, then written, by one thread, so dlogits may alias logits.
+    template <typename T>
+    __device__ __forceinline__ void cross_entropy_shard_backward(const T* logits, const int* targets, i64 vocab_start,
+                                                                 const float* lse, const float* dloss, T* dlogits,
+                                                                 i64 n, int vocab) {
+        for (i64 r = blockIdx.x; r < n; r += gridDim.x) {
+            const int t = targets[r];
+            const int local = in_shard(t, vocab_start, vocab) ? (int)(t - vocab_start) : -1;
+            row_gradient(logits + r * vocab, dlogits + r * vocab, vocab, local, lse[r], dloss[r]);
+        }
+    }
+
     }  // namespace mk
 
     // ---- entry points ---------------------------------------------------------------------------
@@ -241,6 +334,43 @@ enum LossKernels {
         const mk::f16* logits, const int* targets, const float* dloss, float* losses, float* lse,
         mk::f16* dlogits, long long n, int vocab, int* error) {
         mk::cross_entropy_fused(logits, targets, dloss, losses, lse, dlogits, n, vocab, error);
+    }
+
+    extern "C" __global__ void __launch_bounds__(1024) cross_entropy_partials_f32(
+        const float* logits, const int* targets, int vocab_start, int vocab_size, float* partials,
+        long long n, int vocab, int* error) {
+        mk::cross_entropy_partials(logits, targets, vocab_start, vocab_size, partials, n, vocab, error);
+    }
+    extern "C" __global__ void __launch_bounds__(1024) cross_entropy_shard_backward_f32(
+        const float* logits, const int* targets, long long vocab_start, const float* lse, const float* dloss, float* dlogits,
+        long long n, int vocab) {
+        mk::cross_entropy_shard_backward(logits, targets, vocab_start, lse, dloss, dlogits, n, vocab);
+    }
+
+    extern "C" __global__ void __launch_bounds__(1024) cross_entropy_partials_bf16(
+        const __nv_bfloat16* logits, const int* targets, int vocab_start, int vocab_size, float* partials,
+        long long n, int vocab, int* error) {
+        mk::cross_entropy_partials(logits, targets, vocab_start, vocab_size, partials, n, vocab, error);
+    }
+    extern "C" __global__ void __launch_bounds__(1024) cross_entropy_shard_backward_bf16(
+        const __nv_bfloat16* logits, const int* targets, long long vocab_start, const float* lse, const float* dloss, __nv_bfloat16* dlogits,
+        long long n, int vocab) {
+        mk::cross_entropy_shard_backward(logits, targets, vocab_start, lse, dloss, dlogits, n, vocab);
+    }
+
+    extern "C" __global__ void __launch_bounds__(1024) cross_entropy_partials_f16(
+        const mk::f16* logits, const int* targets, int vocab_start, int vocab_size, float* partials,
+        long long n, int vocab, int* error) {
+        mk::cross_entropy_partials(logits, targets, vocab_start, vocab_size, partials, n, vocab, error);
+    }
+    extern "C" __global__ void __launch_bounds__(1024) cross_entropy_shard_backward_f16(
+        const mk::f16* logits, const int* targets, long long vocab_start, const float* lse, const float* dloss, mk::f16* dlogits,
+        long long n, int vocab) {
+        mk::cross_entropy_shard_backward(logits, targets, vocab_start, lse, dloss, dlogits, n, vocab);
+    }
+
+    extern "C" __global__ void cross_entropy_combine(const float* partials, float* lse, float* losses, long long n, int shards) {
+        mk::cross_entropy_combine(partials, lse, losses, n, shards);
     }
 
     """#

@@ -161,6 +161,22 @@ extension BackendCheck {
             results.append(try compare("embeddingBackward \(n) of \(vocab)×\(h) \(dtype)", [dtable], dtype))
         }
 
+        // A vocabulary shard (tensor parallelism): rows 37..<137 of 300, ids over the whole
+        // vocabulary, so most fall outside the shard (zero rows, no gradient).
+        for h in [7, 64] {
+            let (n, start, rows, vocab) = (200, 37, 100, 300)
+            let table = try random([rows, h], dtype, stream: next()), tokens = try ids(n, below: vocab, stream: next())
+            let out = try output([n, h], dtype)
+            try d.embedding(tokens.dev, table: table.dev, vocabStart: start, vocabSize: vocab, into: out.dev)
+            try r.embedding(tokens.ref, table: table.ref, vocabStart: start, vocabSize: vocab, into: out.ref)
+            results.append(try compare("embedding shard \(start)..<\(start + rows) of \(vocab), \(n)×\(h) \(dtype)", [out], dtype))
+            let dout = try random([n, h], dtype, stream: next())
+            let dtable = try output([rows, h], .fp32, initial: try random([rows, h], .fp32, stream: next()))
+            try d.embeddingBackward(tokens.dev, dout: dout.dev, vocabStart: start, vocabSize: vocab, into: dtable.dev)
+            try r.embeddingBackward(tokens.ref, dout: dout.ref, vocabStart: start, vocabSize: vocab, into: dtable.ref)
+            results.append(try compare("embeddingBackward shard \(start)..<\(start + rows) of \(vocab), \(n)×\(h) \(dtype)", [dtable], dtype))
+        }
+
         // Cross-entropy over a padded vocabulary.
         for (n, vocab) in full ? [(3, 11), (1024, 50304)] : [(3, 11)] {
             let logits = try random([n, vocab], dtype, stream: next(), scale: 4), targets = try ids(n, below: vocab, stream: next())
@@ -179,6 +195,43 @@ extension BackendCheck {
             try d.crossEntropyFused(inPlace.dev, targets: targets.dev, weights: dloss.dev, losses: fusedLosses.dev)
             try r.crossEntropyFused(inPlace.ref, targets: targets.ref, weights: dloss.ref, losses: fusedLosses.ref)
             results.append(try compare("crossEntropyFused \(n)×\(vocab) \(dtype)", [fusedLosses, inPlace], dtype))
+        }
+
+        // Vocabulary-parallel cross-entropy over two shards: every target lies in one shard and
+        // outside the other. Each step gets the reference's result of the step before, so it is
+        // checked alone.
+        for (n, shard) in full ? [(3, 11), (7, 1000), (1024, 25152)] : [(3, 11)] {
+            let vocab = 2 * shard
+            let targets = try ids(n, below: vocab, stream: next())
+            let shards = try (0..<2).map { _ in try random([n, shard], dtype, stream: next(), scale: 4) }
+            var gathered: [Float] = []
+            for (k, logits) in shards.enumerated() {
+                let partials = try output([n, 3], .fp32)
+                try d.crossEntropyPartials(logits.dev, targets: targets.dev, vocabStart: k * shard, vocabSize: vocab, into: partials.dev)
+                try r.crossEntropyPartials(logits.ref, targets: targets.ref, vocabStart: k * shard, vocabSize: vocab, into: partials.ref)
+                results.append(try compare("crossEntropyPartials \(n)×\(shard), shard \(k) of \(vocab) \(dtype)", [partials], dtype))
+                gathered += try r.download(partials.ref)
+            }
+            let partials = try pair(gathered, [2, n, 3])
+            let lse = try output([n], .fp32), losses = try output([n], .fp32)
+            try d.crossEntropyCombine(partials.dev, lse: lse.dev, losses: losses.dev)
+            try r.crossEntropyCombine(partials.ref, lse: lse.ref, losses: losses.ref)
+            results.append(try compare("crossEntropyCombine 2×\(n)", [lse, losses], .fp32))
+            let lseIn = try pair(try r.download(lse.ref), [n]), weights = try random([n], .fp32, stream: next())
+            for (k, logits) in shards.enumerated() {
+                let dl = try output([n, shard], dtype)
+                try d.crossEntropyShardBackward(logits.dev, targets: targets.dev, vocabStart: k * shard, lse: lseIn.dev,
+                                                weights: weights.dev, into: dl.dev)
+                try r.crossEntropyShardBackward(logits.ref, targets: targets.ref, vocabStart: k * shard, lse: lseIn.ref,
+                                                weights: weights.ref, into: dl.ref)
+                // In place: the logits become their gradient.
+                let inPlace = try output([n, shard], dtype, initial: logits)
+                try d.crossEntropyShardBackward(inPlace.dev, targets: targets.dev, vocabStart: k * shard, lse: lseIn.dev,
+                                                weights: weights.dev, into: inPlace.dev)
+                try r.crossEntropyShardBackward(inPlace.ref, targets: targets.ref, vocabStart: k * shard, lse: lseIn.ref,
+                                                weights: weights.ref, into: inPlace.ref)
+                results.append(try compare("crossEntropyShardBackward \(n)×\(shard), shard \(k) of \(vocab) \(dtype)", [dl, inPlace], dtype))
+            }
         }
 
         // Attention layout, RoPE and causal attention with grouped queries.

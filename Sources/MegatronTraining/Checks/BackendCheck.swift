@@ -53,6 +53,11 @@ public struct BackendCheck {
         return Pair(dev: try device.tensor(int32: values, shape: [count]), ref: try reference.tensor(int32: values, shape: [count]))
     }
 
+    /// fp32 `values` on both sides, e.g. a reference result fed to the next op under check alone.
+    func pair(_ values: [Float], _ shape: Shape) throws -> Pair {
+        Pair(dev: try device.tensor(values, shape: shape), ref: try reference.tensor(values, shape: shape))
+    }
+
     /// A device output poisoned with NaN and its fp32 reference twin.
     func output(_ shape: Shape, _ dtype: DType, initial: Pair? = nil) throws -> Pair {
         if let initial {

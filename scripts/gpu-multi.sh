@@ -1,29 +1,82 @@
 #!/usr/bin/env bash
-# Multi-GPU checks in one call (device kind nvidia-h100-x2), with the static binary in .device/:
-# NCCL all-reduce bus bandwidth, GPT-2 124M on one GPU and data-parallel on two (same call),
-# and a short data-parallel training run. NVLink multicast stays off (the machine's rule).
+# Multi-GPU checks and benchmarks in one call (device kind nvidia-h100-x2), with the static
+# binary and the peers in .device/ (megatron, mcore_gpt.py; megatron-core's wheel in .whl/):
+#   nccl   NCCL all-reduce bus bandwidth and the fault drill
+#   dp     GPT-2 124M on one GPU and data-parallel on two (same call), a short DP training run
+#   tp     the bf16 loss curves of TP/SP/DP layouts against one GPU's, and a 1.3B GPT with
+#          TP=2 (± sequence parallel) against megatron-core's TP=2 and our one-GPU figure
+# PARTS selects (default: all). NVLink multicast stays off (the machine's rule). A summary
+# table comes last.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export MEGATRON_KERNEL_CACHE=${MEGATRON_KERNEL_CACHE:-/tmp/megatron-kernels}
 bin=.device/megatron
 n=${NPROC:-2}
+parts=${PARTS:-nccl dp tp}
+out=${OUT:-/tmp/gpu-multi}
+mkdir -p "$out"
 status=0
-run() { echo "== $*"; "$@" 2>&1; local rc=$?; [ "$rc" = 0 ] || status=$rc; }
-run nvidia-smi --query-gpu=index,name,memory.total --format=csv
-run "$bin" launch --nproc-per-node "$n" -- bench-nccl --bytes 1073741824
-run "$bin" bench --model gpt2-124m --device cuda --bf16 --bench-warmup 2 --bench-iters 5
-run "$bin" launch --nproc-per-node "$n" -- bench --model gpt2-124m --device cuda --bf16 --bench-warmup 2 --bench-iters 5
-run "$bin" launch --nproc-per-node "$n" -- bench --model gpt2-124m --device cuda --bf16 --bench-warmup 2 --bench-iters 5 --overlap-grad-reduce
-run "$bin" launch --nproc-per-node "$n" -- bench --model gpt2-124m --device cuda --bf16 --bench-warmup 2 --bench-iters 5 --use-distributed-optimizer
-run "$bin" launch --nproc-per-node "$n" -- train --model tiny --mock-data --device cuda --bf16 --train-iters 20 --log-interval 5 --eval-interval 20 --eval-iters 2 --overlap-grad-reduce
-# Fault drill: rank 1 stops taking part; rank 0's watchdog must end the run within the timeout
-# (expected: an error naming the all-reduce, and launch exiting non-zero).
-echo "== fault drill (expect a failure naming the all-reduce within ~10 s)"
-start=$(date +%s)
-if "$bin" launch --nproc-per-node "$n" -- bench-nccl --bytes 4096 --iterations 5 --timeout-seconds 10 --stall-rank 1 2>&1; then
-    echo "FAIL fault drill: the run did not stop"; status=1
-else
-    echo "fault drill stopped after $(( $(date +%s) - start )) s"
+# run NAME CMD…: runs CMD, keeps its output in $out/NAME.txt and shows it.
+run() { local name=$1; shift; echo "== $name: $*"; "$@" >"$out/$name.txt" 2>&1; local rc=$?; cat "$out/$name.txt"
+        [ "$rc" = 0 ] || { status=$rc; echo "(exit $rc)"; }; }
+want() { [[ " $parts " == *" $1 "* ]]; }
+field() { grep -o "$2" "$out/$1.txt" 2>/dev/null | tail -1 | grep -o '[0-9.]*$'; }
+nvidia-smi --query-gpu=index,name,memory.total --format=csv
+
+if want nccl; then
+    run nccl "$bin" launch --nproc-per-node "$n" -- bench-nccl --bytes 1073741824
+    # Fault drill: rank 1 stops taking part; rank 0's watchdog must end the run within the timeout.
+    echo "== fault drill (expect a failure naming the all-reduce within ~10 s)"
+    start=$(date +%s)
+    if "$bin" launch --nproc-per-node "$n" -- bench-nccl --bytes 4096 --iterations 5 --timeout-seconds 10 --stall-rank 1 2>&1; then
+        echo "FAIL fault drill: the run did not stop"; status=1
+    else
+        echo "fault drill stopped after $(( $(date +%s) - start )) s" | tee "$out/drill.txt"
+    fi
+fi
+
+if want dp; then
+    gpt2=(--model gpt2-124m --device cuda --bf16 --bench-warmup 2 --bench-iters 5)
+    run dp1 "$bin" bench "${gpt2[@]}"
+    run dp2 "$bin" launch --nproc-per-node "$n" -- bench "${gpt2[@]}"
+    run dp2-overlap "$bin" launch --nproc-per-node "$n" -- bench "${gpt2[@]}" --overlap-grad-reduce
+    run dp2-distopt "$bin" launch --nproc-per-node "$n" -- bench "${gpt2[@]}" --use-distributed-optimizer
+    run dp2-train "$bin" launch --nproc-per-node "$n" -- train --model tiny --mock-data --device cuda --bf16 --train-iters 20 \
+        --log-interval 5 --eval-interval 20 --eval-iters 2 --overlap-grad-reduce
+fi
+
+if want tp; then
+    run curves "$bin" launch --nproc-per-node "$n" -- gpu-check --parallel
+    # megatron-core's shapes (mcore_gpt.py): learned positions, exact GeLU, ffn 4h, tied, vocab 50304, no dropout.
+    big=(--device cuda --bf16 --num-layers 24 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048
+         --max-position-embeddings 2048 --vocab-size 50304 --make-vocab-size-divisible-by 64 --hidden-dropout 0
+         --attention-dropout 0 --micro-batch-size 4 --lr 3e-4 --weight-decay 0.1 --bench-warmup 2 --bench-iters 5)
+    run tp1 "$bin" bench "${big[@]}" --global-batch-size 16
+    run tp2 "$bin" launch --nproc-per-node "$n" -- bench "${big[@]}" --global-batch-size 16 --tensor-model-parallel-size "$n"
+    run tp2-sp "$bin" launch --nproc-per-node "$n" -- bench "${big[@]}" --global-batch-size 16 --tensor-model-parallel-size "$n" --sequence-parallel
+    if [ -d .whl ]; then
+        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+            && export PYTHONPATH=/tmp/site
+    fi
+    TP=$n LAYERS=24 HIDDEN=2048 HEADS=16 SEQ=2048 MBS=4 NMB=4 run mcore-tp2 torchrun --nproc-per-node "$n" .device/mcore_gpt.py
+fi
+
+echo
+echo "| run | figure |"
+echo "| --- | --- |"
+want nccl && echo "| NCCL all-reduce 1 GiB, bus bandwidth | $(grep -o 'busbw[^|]*' "$out/nccl.txt" | tail -1) |"
+want nccl && echo "| fault drill | $(cat "$out/drill.txt" 2>/dev/null || echo FAILED) |"
+if want dp; then
+    for r in dp1 dp2 dp2-overlap dp2-distopt; do
+        echo "| GPT-2 124M bf16 $r, tokens/s per GPU | $(field $r 'per GPU: tokens/s: [0-9]*' || true)$(grep -q 'per GPU' "$out/$r.txt" || field $r 'tokens/s: [0-9]*') |"
+    done
+fi
+if want tp; then
+    echo "| bf16 loss curves vs 1 GPU | $(grep -c '^PASS' "$out/curves.txt") pass, $(grep -c '^FAIL' "$out/curves.txt") fail |"
+    echo "| GPT 1.3B bf16, 1 GPU, tokens/s | $(field tp1 'tokens/s: [0-9]*') |"
+    echo "| GPT 1.3B bf16, TP=2, tokens/s per GPU | $(field tp2 'per GPU: tokens/s: [0-9]*') |"
+    echo "| GPT 1.3B bf16, TP=2 + SP, tokens/s per GPU | $(field tp2-sp 'per GPU: tokens/s: [0-9]*') |"
+    echo "| megatron-core TP=2, tokens/s per GPU | $(field mcore-tp2 'tokens/s/gpu=[0-9]*') |"
 fi
 exit $status

@@ -19,7 +19,11 @@ struct GPUCheck: ParsableCommand {
     @ArgumentParser.Flag(help: "Only the small shapes of the op checks (quick).")
     var quick = false
 
+    @ArgumentParser.Flag(help: "Under `megatron launch` on 2 GPUs: the bf16 loss curves of tensor- and data-parallel layouts against one GPU's.")
+    var parallel = false
+
     func run() throws {
+        if parallel { return try checkParallelLossCurves() }
         var ok = CUDASelfCheck.run(device: device) { say($0) }
         do {
             let backend = try CUDABackend(device: device)
@@ -37,6 +41,32 @@ struct GPUCheck: ParsableCommand {
         } catch {
             say("FAIL loss curves: \(error)")
             ok = false
+        }
+        if !ok { throw ExitCode.failure }
+    }
+
+    /// Every rank trains the one-GPU bf16 curve on its own GPU, then each layout together; rank
+    /// 0 reports each layout's worst difference from the one-GPU curve (tolerance 1%).
+    private func checkParallelLossCurves() throws {
+        guard let rank = try DistributedRank.join(timeoutSeconds: 600) else {
+            throw ValidationError("gpu-check --parallel runs under `megatron launch --nproc-per-node 2`")
+        }
+        let check = LossCurveCheck(tolerance: 0.01)
+        let world = rank.environment.worldSize
+        let reference = try check.curve(on: rank.backend, extraFlags: ["--bf16"])
+        var ok = true
+        for (name, flags) in [
+            ("tp \(world)", ["--tensor-model-parallel-size", "\(world)"]),
+            ("tp \(world), sequence parallel", ["--tensor-model-parallel-size", "\(world)", "--sequence-parallel"]),
+            ("dp \(world)", []),
+            ("dp \(world), overlapped reduce", ["--overlap-grad-reduce"]),
+            ("dp \(world), distributed optimizer", ["--use-distributed-optimizer"]),
+        ] {
+            let losses = try check.curve(on: rank.backend, extraFlags: ["--bf16"] + flags, worldSize: world) { try rank.groups($0) }
+            let result = LossCurveCheck.Result(name: "cuda bf16 \(name) vs 1 GPU", reference: reference, losses: losses,
+                                               tolerance: check.tolerance)
+            if rank.environment.rank == 0 { say(result.description) }
+            ok = ok && result.passed
         }
         if !ok { throw ExitCode.failure }
     }

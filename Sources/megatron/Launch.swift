@@ -25,8 +25,8 @@ struct Launch: ParsableCommand {
     func validate() throws {
         guard nprocPerNode >= 1 else { throw ValidationError("--nproc-per-node must be at least 1 (got \(nprocPerNode))") }
         guard (1...65535).contains(masterPort) else { throw ValidationError("--master-port must be in 1…65535 (got \(masterPort))") }
-        guard let first = command.first, ["train", "bench", "bench-nccl"].contains(first) else {
-            throw ValidationError("expected `-- train …`, `-- bench …` or `-- bench-nccl …` after the launch options")
+        guard let first = command.first, ["train", "bench", "bench-nccl", "gpu-check"].contains(first) else {
+            throw ValidationError("expected `-- train …`, `-- bench …`, `-- bench-nccl …` or `-- gpu-check --parallel` after the launch options")
         }
     }
 

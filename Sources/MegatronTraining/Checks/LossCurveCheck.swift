@@ -1,5 +1,6 @@
 import MegatronCPU
 import MegatronData
+import MegatronParallel
 import MegatronTensor
 
 /// Trains the same small GPT for 50 iterations on the CPU in fp32 and on another backend (bf16,
@@ -18,6 +19,13 @@ public struct LossCurveCheck: Sendable {
         public let losses: [Float]
         public let tolerance: Double
 
+        public init(name: String, reference: [Float], losses: [Float], tolerance: Double) {
+            self.name = name
+            self.reference = reference
+            self.losses = losses
+            self.tolerance = tolerance
+        }
+
         /// max over iterations of |loss − reference| / reference (NaN when a loss is not finite).
         public var worstRelativeDifference: Double {
             var worst = 0.0
@@ -34,7 +42,7 @@ public struct LossCurveCheck: Sendable {
             let first = losses.first.map { String(format: "%.4f", $0) } ?? "-"
             let last = losses.last.map { String(format: "%.4f", $0) } ?? "-"
             let ref = reference.last.map { String(format: "%.4f", $0) } ?? "-"
-            return String(format: "%@ loss curve %-34@ %d iterations, loss %@ → %@ (cpu fp32 %@), worst rel. difference %.2e (tolerance %.0e)",
+            return String(format: "%@ loss curve %-34@ %d iterations, loss %@ → %@ (reference %@), worst rel. difference %.2e (tolerance %.0e)",
                           passed ? "PASS" : "FAIL", name, losses.count, first, last, ref, worstRelativeDifference, tolerance)
         }
     }
@@ -65,11 +73,14 @@ public struct LossCurveCheck: Sendable {
         try TrainingArguments.parse(["--mock-data", "--train-iters", "\(iterations)"] + modelFlags + extra)
     }
 
-    /// The per-iteration training loss on `backend` with `extraFlags` added to the config.
-    public func curve(on backend: any Backend, extraFlags: [String]) throws -> [Float] {
-        let setup = try TrainingSetup(try arguments(extraFlags))
+    /// The per-iteration training loss on `backend` with `extraFlags` added to the config. With
+    /// `worldSize` > 1 every rank of the layout calls this together; `groups` builds the rank's
+    /// groups for the layout the flags describe.
+    public func curve(on backend: any Backend, extraFlags: [String], worldSize: Int = 1,
+                      groups: (ParallelConfig) throws -> ParallelGroups = { _ in .single }) throws -> [Float] {
+        let setup = try TrainingSetup(try arguments(extraFlags), worldSize: worldSize)
         let data = PatternGPTDataset(vocabSize: setup.model.vocabSize, seqLength: setup.model.seqLength, seed: setup.seed)
-        let trainer = try Trainer(setup: setup, backend: backend, train: data, validation: nil)
+        let trainer = try Trainer(setup: setup, backend: backend, train: data, validation: nil, groups: try groups(setup.parallel))
         return try (0..<iterations).map { _ in try trainer.step().loss }
     }
 

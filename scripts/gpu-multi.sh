@@ -53,7 +53,7 @@ if want tp; then
          --max-position-embeddings 2048 --vocab-size 50304 --make-vocab-size-divisible-by 64 --hidden-dropout 0
          --attention-dropout 0 --micro-batch-size 4 --lr 3e-4 --weight-decay 0.1 --bench-warmup 2 --bench-iters 5)
     run tp1 "$bin" bench "${big[@]}" --global-batch-size 16
-    run tp2 "$bin" launch --nproc-per-node "$n" -- bench "${big[@]}" --global-batch-size 16 --tensor-model-parallel-size "$n"
+    run tp2 "$bin" launch --nproc-per-node "$n" -- bench "${big[@]}" --global-batch-size 16 --tensor-model-parallel-size "$n" ${PROFILE:+--bench-profile}
     run tp2-sp "$bin" launch --nproc-per-node "$n" -- bench "${big[@]}" --global-batch-size 16 --tensor-model-parallel-size "$n" --sequence-parallel
     if [ -d .whl ]; then
         python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \

@@ -202,12 +202,15 @@ public final class GPTModel: @unchecked Sendable {
             }
             alpha = 1
         }
-        try b.gemm(dlogits, state.normed, into: store.grad(outputWeight), transposeA: true, transposeB: false,
-                   alpha: alpha, beta: 1)
+        // The input gradient first, so its reduction over the tensor-parallel group overlaps the
+        // weight gradient.
         let dnormedPartial = try b.empty(state.normed.shape, dtype: store.computeDType)
         try b.gemm(dlogits, store.compute(outputWeight), into: dnormedPartial, transposeA: false, transposeB: false,
                    alpha: alpha, beta: 0)
-        let dnormed = try tensorParallel.reduce(dnormedPartial, b)
+        let (dnormed, pending) = try tensorParallel.startReduce(dnormedPartial, b)
+        try b.gemm(dlogits, state.normed, into: store.grad(outputWeight), transposeA: true, transposeB: false,
+                   alpha: alpha, beta: 1)
+        try withExtendedLifetime(dnormedPartial) { try pending.wait() }
         var dx = try b.zeros(state.layerInputs.shape, dtype: store.computeDType)
         try finalLayernorm.backward(dnormed, input: state.layerInputs, state.finalNorm, accumulateInto: dx, store)
         for (layer, saved) in zip(layers, state.layers).reversed() {

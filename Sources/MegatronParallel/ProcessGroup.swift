@@ -48,6 +48,9 @@ public protocol ProcessGroup: AnyObject, Sendable {
     /// the handle's ``PendingCollective/wait()``, which orders everything queued after it behind
     /// the reduction.
     func startAllReduce(_ tensor: Tensor, op: ReduceOp) throws -> any PendingCollective
+    /// Starts a reduce-scatter as ``startAllReduce(_:op:)`` does; neither tensor may be touched
+    /// until the handle's ``PendingCollective/wait()``.
+    func startReduceScatter(_ input: Tensor, into output: Tensor, op: ReduceOp) throws -> any PendingCollective
 }
 
 /// A collective in flight.
@@ -80,6 +83,12 @@ extension ProcessGroup {
     /// Runs the all-reduce at once (groups without a communication stream of their own).
     public func startAllReduce(_ tensor: Tensor, op: ReduceOp) throws -> any PendingCollective {
         try allReduce(tensor, op: op)
+        return CompletedCollective()
+    }
+
+    /// Runs the reduce-scatter at once (groups without a communication stream of their own).
+    public func startReduceScatter(_ input: Tensor, into output: Tensor, op: ReduceOp) throws -> any PendingCollective {
+        try reduceScatter(input, into: output, op: op)
         return CompletedCollective()
     }
 }

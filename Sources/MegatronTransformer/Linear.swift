@@ -81,10 +81,23 @@ public struct Linear: Sendable {
     /// Accumulates dW and db; returns dx `[T, in]`. `x` is the input ``forward(_:_:)`` was given.
     public func backward(_ dy: Tensor, input x: Tensor, _ store: ParameterStore) throws -> Tensor {
         let b = store.backend
-        let dyFull = try accumulateParameterGradients(dy, input: x, store)
-        let dx = try b.empty([dyFull.shape.leading, inFeatures], dtype: dy.dtype)
-        try b.gemm(dyFull, store.compute(weight), into: dx)
-        return parallelism == .column ? try tensorParallel.reduce(dx, b) : dx
+        guard parallelism == .column, tensorParallel.size > 1 else {
+            let dyFull = try accumulateParameterGradients(dy, input: x, store)
+            let dx = try b.empty([dyFull.shape.leading, inFeatures], dtype: dy.dtype)
+            try b.gemm(dyFull, store.compute(weight), into: dx)
+            return dx
+        }
+        // Megatron's overlap: the input gradient's reduction over the group runs while the
+        // weight gradient is computed.
+        let input = try tensorParallel.gather(x, b)
+        let dy2 = try dy.reshaped([dy.shape.leading, outFeatures])
+        let partial = try b.empty([dy2.shape.leading, inFeatures], dtype: dy.dtype)
+        try b.gemm(dy2, store.compute(weight), into: partial)
+        let (dx, pending) = try tensorParallel.startReduce(partial, b)
+        if let bias { try b.biasBackward(dy2, into: store.grad(bias)) }
+        try b.gemm(dy2, input, into: store.grad(weight), transposeA: true, transposeB: false, alpha: 1, beta: 1)
+        try withExtendedLifetime(partial) { try pending.wait() }  // the reduction reads it until then
+        return dx
     }
 
     /// Row-parallel only: accumulates dW and db of a layer whose input was `gelu(pre)`; returns

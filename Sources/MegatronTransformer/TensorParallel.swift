@@ -54,4 +54,13 @@ public struct TensorParallel: Sendable {
         try group.reduceScatter(x, into: out, op: .sum)
         return out
     }
+
+    /// ``reduce(_:_:)`` started alongside the caller's next work (on a communication stream
+    /// where the group has one): neither tensor may be touched before the handle's `wait()`.
+    public func startReduce(_ x: Tensor, _ backend: any Backend) throws -> (Tensor, any PendingCollective) {
+        guard let group, group.size > 1 else { return (x, CompletedCollective()) }
+        guard sequenceParallel else { return (x, try group.startAllReduce(x, op: .sum)) }
+        let out = try backend.empty(Shape([x.shape[0] / group.size] + x.shape.dims.dropFirst()), dtype: x.dtype)
+        return (out, try group.startReduceScatter(x, into: out, op: .sum))
+    }
 }

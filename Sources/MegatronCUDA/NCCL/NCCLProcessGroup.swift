@@ -38,13 +38,31 @@ public final class NCCLProcessGroup: ProcessGroup, @unchecked Sendable {
     /// makes the op stream wait for it.
     public func startAllReduce(_ tensor: Tensor, op: ReduceOp) throws -> any PendingCollective {
         try check(tensor, "all-reduce")
+        return try overlapped("all-reduce") { stream throws(CUDAError) in
+            try communicator.allReduce(send: DevicePointer(tensor.address), receive: DevicePointer(tensor.address), count: tensor.count,
+                                       dtype: tensor.dtype, op: reduction(op), stream: stream)
+        }
+    }
+
+    /// Queued on the communication stream as ``startAllReduce(_:op:)``.
+    public func startReduceScatter(_ input: Tensor, into output: Tensor, op: ReduceOp) throws -> any PendingCollective {
+        try check(input, "reduce-scatter")
+        try check(output, "reduce-scatter")
+        try expectChunks(whole: input, chunk: output, "reduce-scatter")
+        return try overlapped("reduce-scatter") { stream throws(CUDAError) in
+            try communicator.reduceScatter(send: DevicePointer(input.address), receive: DevicePointer(output.address),
+                                           receiveCount: output.count, dtype: input.dtype, op: reduction(op), stream: stream)
+        }
+    }
+
+    /// Queues `collective` on the communication stream after the work queued so far on the op stream.
+    private func overlapped(_ name: String, _ collective: (CUDAStream) throws(CUDAError) -> Void) throws -> any PendingCollective {
         let ready = try backend.context.makeEvent(timing: false), done = try backend.context.makeEvent(timing: false)
         try ready.record(on: backend.stream)
         try communicationStream.wait(for: ready)
-        try communicator.allReduce(send: DevicePointer(tensor.address), receive: DevicePointer(tensor.address), count: tensor.count,
-                                   dtype: tensor.dtype, op: reduction(op), stream: communicationStream)
+        try collective(communicationStream)
         try done.record(on: communicationStream)
-        try watchdog.track("all-reduce (overlapped)", after: communicationStream)
+        try watchdog.track("\(name) (overlapped)", after: communicationStream)
         return Pending(done: done, stream: backend.stream)
     }
 

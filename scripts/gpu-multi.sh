@@ -42,6 +42,8 @@ if want dp; then
     run dp2 "$bin" launch --nproc-per-node "$n" -- bench "${gpt2[@]}"
     run dp2-overlap "$bin" launch --nproc-per-node "$n" -- bench "${gpt2[@]}" --overlap-grad-reduce
     run dp2-distopt "$bin" launch --nproc-per-node "$n" -- bench "${gpt2[@]}" --use-distributed-optimizer
+    run dp2-distopt-overlap "$bin" launch --nproc-per-node "$n" -- bench "${gpt2[@]}" --use-distributed-optimizer \
+        --overlap-grad-reduce --overlap-param-gather
     run dp2-train "$bin" launch --nproc-per-node "$n" -- train --model tiny --mock-data --device cuda --bf16 --train-iters 20 \
         --log-interval 5 --eval-interval 20 --eval-iters 2 --overlap-grad-reduce
 fi
@@ -68,7 +70,7 @@ echo "| --- | --- |"
 want nccl && echo "| NCCL all-reduce 1 GiB, bus bandwidth | $(grep -o 'busbw[^|]*' "$out/nccl.txt" | tail -1) |"
 want nccl && echo "| fault drill | $(cat "$out/drill.txt" 2>/dev/null || echo FAILED) |"
 if want dp; then
-    for r in dp1 dp2 dp2-overlap dp2-distopt; do
+    for r in dp1 dp2 dp2-overlap dp2-distopt dp2-distopt-overlap; do
         echo "| GPT-2 124M bf16 $r, tokens/s per GPU | $(field $r 'per GPU: tokens/s: [0-9]*' || true)$(grep -q 'per GPU' "$out/$r.txt" || field $r 'tokens/s: [0-9]*') |"
     done
 fi

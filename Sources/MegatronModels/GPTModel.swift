@@ -100,7 +100,11 @@ public final class GPTModel: @unchecked Sendable {
     /// `dropoutSeed` seeds this pass's dropout masks; nil evaluates without dropout. Unless
     /// `keepLogits` (or in fp16), the classifier's backward runs here too (one fused pass over
     /// the logits, whose buffer then holds their gradient): the state's `logits` is nil then.
-    public func forward(_ batch: GPTBatch, dropoutSeed: UInt64?, keepLogits: Bool = false) throws -> ForwardState {
+    /// `parametersNeeded`, when given, is told before each part of the model runs that it needs
+    /// every parameter below that flat offset (nil: all of them), so an overlapped parameter
+    /// all-gather can be waited for part by part.
+    public func forward(_ batch: GPTBatch, dropoutSeed: UInt64?, keepLogits: Bool = false,
+                        parametersNeeded: ((Int?) throws -> Void)? = nil) throws -> ForwardState {
         let b = backend
         guard batch.tokens.shape.rank == 2 else {
             throw TensorError.shapeMismatch(op: "GPTModel.forward", expected: "tokens [s, b]", got: batch.tokens.shape)
@@ -108,10 +112,12 @@ public final class GPTModel: @unchecked Sendable {
         try batch.targets.expect(batch.tokens.shape, "GPTModel.forward targets")
         var rng = DropoutStream(seed: dropoutSeed ?? 0, enabled: dropoutSeed != nil)
         let positions = try batch.positions ?? (embedding.positionEmbeddings == nil ? nil : sequencePositions(like: batch.tokens))
+        try parametersNeeded?(layers.first?.firstParameterOffset(store))
         var (x, embSaved) = try embedding.forward(tokens: batch.tokens, positions: positions, &rng, store)
         var saved: [TransformerLayer.Saved] = []
         saved.reserveCapacity(layers.count)
-        for layer in layers {
+        for (i, layer) in layers.enumerated() {
+            try parametersNeeded?(i + 1 < layers.count ? layers[i + 1].firstParameterOffset(store) : nil)
             let (y, s) = try layer.forward(x, &rng, store)
             saved.append(s)
             x = y

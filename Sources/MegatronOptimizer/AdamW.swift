@@ -49,6 +49,7 @@ public final class AdamW: @unchecked Sendable {
     /// The global gradient norm before clipping, and whether it was finite.
     public struct StepStatistics: Sendable {
         public let gradNorm: Double
+        public init(gradNorm: Double) { self.gradNorm = gradNorm }
     }
 
     /// Clips the gradients to the global norm, then updates every parameter with learning rate `lr`.
@@ -64,6 +65,13 @@ public final class AdamW: @unchecked Sendable {
         let norm = try GradientClipping.clip(grads, maxNorm: hyperparameters.clipGrad, backend: backend, counted: normRanges,
                                              globalSumOfSquares: globalSumOfSquares)
         guard norm.isFinite else { return StepStatistics(gradNorm: norm) }
+        try update(lr: lr)
+        return StepStatistics(gradNorm: norm)
+    }
+
+    /// The update alone, on gradients already clipped (the distributed optimizer clips its
+    /// pieces of the buffers together, then updates each).
+    public func update(lr: Float) throws {
         steps += 1
         let h = hyperparameters
         for run in decayRuns {
@@ -76,6 +84,5 @@ public final class AdamW: @unchecked Sendable {
                 lr: lr, beta1: h.beta1, beta2: h.beta2, epsilon: h.epsilon,
                 weightDecay: run.weightDecay ? h.weightDecay : 0, step: steps)
         }
-        return StepStatistics(gradNorm: norm)
     }
 }

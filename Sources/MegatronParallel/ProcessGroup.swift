@@ -51,6 +51,8 @@ public protocol ProcessGroup: AnyObject, Sendable {
     /// Starts a reduce-scatter as ``startAllReduce(_:op:)`` does; neither tensor may be touched
     /// until the handle's ``PendingCollective/wait()``.
     func startReduceScatter(_ input: Tensor, into output: Tensor, op: ReduceOp) throws -> any PendingCollective
+    /// Starts an all-gather as ``startAllReduce(_:op:)`` does.
+    func startAllGather(_ input: Tensor, into output: Tensor) throws -> any PendingCollective
 }
 
 /// A collective in flight.
@@ -83,6 +85,12 @@ extension ProcessGroup {
     /// Runs the all-reduce at once (groups without a communication stream of their own).
     public func startAllReduce(_ tensor: Tensor, op: ReduceOp) throws -> any PendingCollective {
         try allReduce(tensor, op: op)
+        return CompletedCollective()
+    }
+
+    /// Runs the all-gather at once (groups without a communication stream of their own).
+    public func startAllGather(_ input: Tensor, into output: Tensor) throws -> any PendingCollective {
+        try allGather(input, into: output)
         return CompletedCollective()
     }
 

@@ -250,11 +250,12 @@ extension Backend {
         if let bias { try addBias(bias, to: y) }
     }
 
-    /// ``linearGeLU(_:weight:bias:preActivation:into:approximate:)`` as separate ops.
+    /// ``linearGeLU(_:weight:bias:preActivation:into:approximate:)`` as a ``linear(_:weight:bias:into:)``
+    /// (with whatever bias fusion the backend has) and a separate GeLU.
     public func composedLinearGeLU(
         _ x: Tensor, weight: Tensor, bias: Tensor?, preActivation: Tensor, into y: Tensor, approximate: Bool
     ) throws {
-        try composedLinear(x, weight: weight, bias: bias, into: preActivation)
+        try linear(x, weight: weight, bias: bias, into: preActivation)
         try gelu(preActivation, into: y, approximate: approximate)
     }
 

@@ -28,10 +28,12 @@ public final class Trainer {
     public let model: GPTModel
     /// AdamW over every parameter, or the distributed optimizer's shard of it.
     public let optimizer: any TrainingOptimizer
-    /// Megatron DDP's gradient reduction over the data-parallel group (nil on one rank and with
-    /// the distributed optimizer, which reduce-scatters instead): buckets overlapped with the
-    /// backward under `--overlap-grad-reduce`, else one bucket after it.
+    /// The gradient reduction over the data-parallel group (nil on one rank): Megatron DDP's
+    /// all-reduced buckets, or the distributed optimizer's reduce-scattered ones; overlapped with
+    /// the backward under `--overlap-grad-reduce`, else run after it.
     let buckets: GradientBuckets?
+    /// The distributed optimizer, whose parameter all-gathers the next forward may wait for.
+    let distributedOptimizer: DistributedOptimizer?
     public let train: any GPTSampleSource
     public let validation: (any GPTSampleSource)?
     public private(set) var iteration = 0
@@ -68,19 +70,22 @@ public final class Trainer {
         model = try GPTModel(config: setup.model, backend: backend, seed: setup.seed, computeDType: setup.computeDType,
                              padParametersToMultipleOf: distributed ? groupSize : 1, tensorParallelGroup: tensorParallelGroup)
         let normRanges = (tensorParallelGroup?.size ?? 1) > 1 ? model.gradientNormRanges : nil
-        if !distributed, groupSize > 1, let dataParallelGroup {
-            // Without overlap, one bucket reduced after the backward.
-            buckets = GradientBuckets(grads: model.store.grads, group: dataParallelGroup, backend: backend,
-                                      bucketSize: setup.overlapGradReduce ? nil : model.store.grads.count)
-        } else {
-            buckets = nil
-        }
         if distributed, let dataParallelGroup {
-            optimizer = try DistributedOptimizer(store: model.store, hyperparameters: setup.adam, group: dataParallelGroup,
-                                                 normRanges: normRanges)
+            let sharded = try DistributedOptimizer(store: model.store, hyperparameters: setup.adam, group: dataParallelGroup,
+                                                   normRanges: normRanges, bucketSize: setup.bucketSize,
+                                                   overlapParamGather: setup.overlapParamGather)
+            distributedOptimizer = sharded
+            optimizer = sharded
+            buckets = sharded.buckets
         } else {
+            distributedOptimizer = nil
             optimizer = try AdamW(params: model.store.values, grads: model.store.grads, decayRuns: model.store.layout.decayRuns,
                                   normRanges: normRanges, hyperparameters: setup.adam, backend: backend)
+            // Without overlap, one bucket reduced after the backward.
+            let grads = model.store.grads
+            buckets = groupSize > 1 ? dataParallelGroup.map {
+                GradientBuckets(grads: grads, group: $0, backend: backend, bucketSize: setup.overlapGradReduce ? setup.bucketSize : grads.count)
+            } : nil
         }
     }
 
@@ -110,7 +115,9 @@ public final class Trainer {
         var losses: [MicroBatchLoss] = []
         for micro in 0..<m {
             let batch = try makeBatch(train, firstSample: firstSample(consumedSamples, microBatch: micro))
-            let state = try model.forward(batch, dropoutSeed: dropoutSeed(iteration: iteration, microBatch: micro))
+            // Under --overlap-param-gather each layer waits for its bucket of the last step's all-gather.
+            let state = try model.forward(batch, dropoutSeed: dropoutSeed(iteration: iteration, microBatch: micro),
+                                          parametersNeeded: distributedOptimizer.map { $0.waitForParameters(below:) })
             losses.append(state.lossValue)
             // With overlap, the last micro-batch's backward starts the buckets as it completes them.
             let overlapped = micro == m - 1 && setup.overlapGradReduce
@@ -125,7 +132,7 @@ public final class Trainer {
         if lossScale != 1 { try model.backend.scale(model.store.grads, by: 1 / lossScale) }
         let stats = try optimizer.step(lr: Float(lr), globalSumOfSquares: tensorParallelSum)
         let skipped = !stats.gradNorm.isFinite
-        if !skipped { try model.store.syncComputeCopy() }
+        if !skipped { try optimizer.publishParameters(to: model.store) }
         lossScaler?.update(foundInf: skipped)
         if skipped { skippedIterations += 1 }
         consumedSamples += setup.globalBatchSize
@@ -135,6 +142,7 @@ public final class Trainer {
     /// Mean loss over `--eval-iters` validation batches, without dropout.
     public func evaluate() throws -> Double {
         guard let validation, setup.evalIters > 0 else { return .nan }
+        try distributedOptimizer?.waitForParameters()
         var total = 0.0
         let perIteration = setup.microBatchesPerIteration
         for i in 0..<setup.evalIters {

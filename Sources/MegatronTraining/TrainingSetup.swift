@@ -25,6 +25,10 @@ public struct TrainingSetup: Sendable {
     public let useDistributedOptimizer: Bool
     /// `--overlap-grad-reduce` (takes effect with more than one data-parallel rank).
     public let overlapGradReduce: Bool
+    /// `--overlap-param-gather` (with the distributed optimizer).
+    public let overlapParamGather: Bool
+    /// `--ddp-bucket-size` (nil: Megatron's default).
+    public let bucketSize: Int?
     public let logInterval: Int
     public let evalInterval: Int
     public let evalIters: Int
@@ -119,6 +123,11 @@ public struct TrainingSetup: Sendable {
                                growthInterval: args.lossScaleWindow, hysteresis: args.hysteresis)
         useDistributedOptimizer = args.useDistributedOptimizer
         overlapGradReduce = args.overlapGradReduce
+        if args.overlapParamGather && !args.useDistributedOptimizer {
+            throw .requires("--overlap-param-gather", "--use-distributed-optimizer")
+        }
+        overlapParamGather = args.overlapParamGather
+        bucketSize = args.ddpBucketSize
         logInterval = args.logInterval
         evalInterval = args.evalInterval
         evalIters = args.evalIters
@@ -135,6 +144,7 @@ public enum SetupError: Error, CustomStringConvertible {
     case schedule(ScheduleError)
     case parallel(ParallelConfigError)
     case unsupported(String)
+    case requires(String, String)
 
     public var description: String {
         switch self {
@@ -147,6 +157,7 @@ public enum SetupError: Error, CustomStringConvertible {
         case let .schedule(e): e.description
         case let .parallel(e): e.description
         case let .unsupported(message): message
+        case let .requires(a, b): "\(a) requires \(b)"
         }
     }
 }

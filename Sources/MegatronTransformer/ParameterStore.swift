@@ -83,10 +83,11 @@ public final class ParameterStore: @unchecked Sendable {
     public let computeValues: Tensor
     /// The dtype of weights and activations in forward and backward.
     public var computeDType: DType { computeValues.dtype }
-    /// `[paddedCount]` buffers behind `values` and `grads`, zero past `count`: what the
-    /// distributed optimizer shards evenly over the data-parallel ranks.
+    /// `[paddedCount]` buffers behind `values`, `grads` and `computeValues`, zero past `count`:
+    /// what the distributed optimizer shards evenly over the data-parallel ranks.
     public let paddedValues: Tensor
     public let paddedGrads: Tensor
+    public let paddedComputeValues: Tensor
 
     /// Allocates the buffers, initialises the values from `seed` and zeroes the gradients.
     /// `padToMultipleOf` rounds the flat buffers up (the data-parallel size, for the
@@ -106,7 +107,8 @@ public final class ParameterStore: @unchecked Sendable {
         paddedGrads = try backend.zeros([padded], dtype: .fp32)
         values = try paddedValues.view(offset: 0, shape: [layout.count])
         grads = try paddedGrads.view(offset: 0, shape: [layout.count])
-        computeValues = computeDType == .fp32 ? values : try backend.empty([layout.count], dtype: computeDType)
+        paddedComputeValues = computeDType == .fp32 ? paddedValues : try backend.zeros([padded], dtype: computeDType)
+        computeValues = try paddedComputeValues.view(offset: 0, shape: [layout.count])
         var host = [Float](repeating: 0, count: layout.count)
         for (i, spec) in layout.specs.enumerated() {
             Self.initialize(&host, spec, seed: seed, stream: UInt64(i))

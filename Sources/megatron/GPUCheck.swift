@@ -61,6 +61,10 @@ struct GPUCheck: ParsableCommand {
             ("dp \(world)", []),
             ("dp \(world), overlapped reduce", ["--overlap-grad-reduce"]),
             ("dp \(world), distributed optimizer", ["--use-distributed-optimizer"]),
+            ("dp \(world), dist. opt., both overlaps, 8 buckets", ["--use-distributed-optimizer", "--overlap-grad-reduce",
+                                                                 "--overlap-param-gather", "--ddp-bucket-size", "100000"]),
+            ("tp \(world) sp, dist. opt. (dp 1)", ["--tensor-model-parallel-size", "\(world)", "--sequence-parallel",
+                                                "--use-distributed-optimizer"]),
         ] {
             let losses = try check.curve(on: rank.backend, extraFlags: ["--bf16"] + flags, worldSize: world) { try rank.groups($0) }
             let result = LossCurveCheck.Result(name: "cuda bf16 \(name) vs 1 GPU", reference: reference, losses: losses,

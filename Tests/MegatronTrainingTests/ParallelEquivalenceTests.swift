@@ -98,6 +98,10 @@ struct ParallelEquivalenceTests {
     @Test(arguments: [
         (2, [String]()), (4, []), (2, ["--use-distributed-optimizer"]), (4, ["--use-distributed-optimizer"]),
         (2, ["--overlap-grad-reduce"]),
+        // Small buckets: many reduce-scatters and all-gathers, pieces that cut parameters apart.
+        (2, ["--use-distributed-optimizer", "--overlap-grad-reduce", "--overlap-param-gather", "--ddp-bucket-size", "1000"]),
+        (4, ["--use-distributed-optimizer", "--ddp-bucket-size", "777"]),
+        (2, ["--overlap-grad-reduce", "--ddp-bucket-size", "1000"]),
     ])
     func dataParallelMatchesOneRank(dp: Int, extra: [String]) throws {
         try Self.expectMatchesOneRank(tp: 1, dp: dp, extra)
@@ -106,6 +110,7 @@ struct ParallelEquivalenceTests {
     @Test(arguments: [
         (2, 1, [String]()), (4, 1, []), (2, 1, ["--sequence-parallel"]), (4, 1, ["--sequence-parallel"]),
         (2, 2, []), (2, 2, ["--sequence-parallel", "--use-distributed-optimizer"]),
+        (2, 2, ["--sequence-parallel", "--use-distributed-optimizer", "--overlap-grad-reduce", "--ddp-bucket-size", "500"]),
         // Hidden dropout masks are slices of one rank's masks, so dropout keeps the equivalence.
         (2, 1, ["--hidden-dropout", "0.2"]), (2, 1, ["--sequence-parallel", "--hidden-dropout", "0.2"]),
         (2, 1, llama), (2, 1, llama + ["--sequence-parallel"]), (2, 2, llama + ["--sequence-parallel", "--overlap-grad-reduce"]),

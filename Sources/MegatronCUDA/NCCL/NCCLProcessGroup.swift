@@ -55,6 +55,17 @@ public final class NCCLProcessGroup: ProcessGroup, @unchecked Sendable {
         }
     }
 
+    /// Queued on the communication stream as ``startAllReduce(_:op:)``.
+    public func startAllGather(_ input: Tensor, into output: Tensor) throws -> any PendingCollective {
+        try check(input, "all-gather")
+        try check(output, "all-gather")
+        try expectChunks(whole: output, chunk: input, "all-gather")
+        return try overlapped("all-gather") { stream throws(CUDAError) in
+            try communicator.allGather(send: DevicePointer(input.address), receive: DevicePointer(output.address),
+                                       sendCount: input.count, dtype: input.dtype, stream: stream)
+        }
+    }
+
     /// Queues `collective` on the communication stream after the work queued so far on the op stream.
     private func overlapped(_ name: String, _ collective: (CUDAStream) throws(CUDAError) -> Void) throws -> any PendingCollective {
         let ready = try backend.context.makeEvent(timing: false), done = try backend.context.makeEvent(timing: false)

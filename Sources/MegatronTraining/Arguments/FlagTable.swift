@@ -496,6 +496,11 @@ public struct FlagTable: Sendable {
                     + "(reduce-scatter the gradients, all-gather the updated parameters)."),
         .toggle("overlap-grad-reduce", \.overlapGradReduce, .distributed,
                 help: "Overlap the data-parallel gradient reduction with the backward, in buckets."),
+        .int("ddp-bucket-size", \.ddpBucketSize, .distributed, range: .positive,
+             help: "Elements per data-parallel gradient bucket (default max(40M, 1M × data-parallel size))."),
+        .toggle("overlap-param-gather", \.overlapParamGather, .distributed,
+                help: "With --use-distributed-optimizer: overlap the all-gather of the updated parameters with the "
+                    + "next forward, bucket by bucket."),
         .int("distributed-timeout-minutes", \.distributedTimeoutMinutes, .distributed, range: .positive,
              help: "Minutes a rank waits for the others (rendezvous and collectives) before stopping with an error "
                 + "naming the missing rank."),

@@ -120,6 +120,11 @@ public struct TrainingArguments: Sendable, Equatable {
     public var useDistributedOptimizer: Bool = false
     /// `--overlap-grad-reduce`: bucketed gradient reduction overlapped with the backward.
     public var overlapGradReduce: Bool = false
+    /// `--overlap-param-gather`: the distributed optimizer's parameter all-gather overlapped
+    /// with the next forward.
+    public var overlapParamGather: Bool = false
+    /// `--ddp-bucket-size`: elements per gradient bucket (nil: Megatron's default).
+    public var ddpBucketSize: Int? = nil
     /// `--distributed-timeout-minutes`: how long a rank waits for the others.
     public var distributedTimeoutMinutes: Int = 10
     /// `--device` (swift-megatron): `auto`, `cpu` or `cuda`.

@@ -33,7 +33,7 @@ public enum Benchmark {
         try backend.synchronize()
         let start = Date()
         for _ in 0..<iterations { loss = try trainer.step().loss }
-        try backend.synchronize()
+        try trainer.synchronize()
         let seconds = Date().timeIntervalSince(start) / Double(max(iterations, 1))
         try afterTiming?(trainer)
         let flops = ThroughputModel(config: setup.model).flopsPerIteration(globalBatch: setup.globalBatchSize)

@@ -139,6 +139,14 @@ public final class Trainer {
         return StepResult(loss: loss, gradNorm: stats.gradNorm, learningRate: lr, skipped: skipped)
     }
 
+    /// Waits until the parameters are current on the device everywhere: the last step's
+    /// overlapped all-gathers (`--overlap-param-gather`) and all queued work. Call before reading
+    /// the parameters or ending the process.
+    public func synchronize() throws {
+        try distributedOptimizer?.waitForParameters()
+        try model.backend.synchronize()
+    }
+
     /// Mean loss over `--eval-iters` validation batches, without dropout.
     public func evaluate() throws -> Double {
         guard let validation, setup.evalIters > 0 else { return .nan }
@@ -212,6 +220,7 @@ public final class Trainer {
                 windowStart = Date()
             }
         }
+        try synchronize()
     }
 
     /// Tokens and next-token targets of samples `first ..< first + micro-batch`, laid out `[s, b]`.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MegatronCUDA
 import MegatronTensor
 
 /// `megatron launch --nproc-per-node N -- bench-nccl`: NCCL all-reduce bus bandwidth between
@@ -26,6 +27,7 @@ struct BenchNCCL: ParsableCommand {
             guard let rank = try DistributedRank.join(timeoutSeconds: timeoutSeconds) else {
                 throw ValidationError("bench-nccl needs several ranks: run it under `megatron launch --nproc-per-node N -- bench-nccl`")
             }
+            defer { NCCLProcessGroup.stopWatchdogs() }  // before NCCL's exit-time teardown
             let backend = rank.backend
             let n = rank.environment.worldSize
             let buffer = try backend.zeros([bytes / 4], dtype: .fp32)

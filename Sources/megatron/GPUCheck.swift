@@ -51,6 +51,7 @@ struct GPUCheck: ParsableCommand {
         guard let rank = try DistributedRank.join(timeoutSeconds: 600) else {
             throw ValidationError("gpu-check --parallel runs under `megatron launch --nproc-per-node 2`")
         }
+        defer { NCCLProcessGroup.stopWatchdogs() }  // before NCCL's exit-time teardown
         let check = LossCurveCheck(tolerance: 0.01)
         let world = rank.environment.worldSize
         let reference = try check.curve(on: rank.backend, extraFlags: ["--bf16"])

@@ -85,6 +85,7 @@ struct Train: ParsableCommand {
         let args = try parseTrainingArguments(arguments, command: "megatron train")
         try reportingErrors {
             let rank = try DistributedRank.join(timeoutSeconds: Double(args.distributedTimeoutMinutes) * 60)
+            defer { if rank != nil { NCCLProcessGroup.stopWatchdogs() } }  // before NCCL's exit-time teardown
             let setup = try TrainingSetup(args, worldSize: rank?.environment.worldSize ?? 1)
             let backend = try rank?.backend ?? makeBackend(args.device, computeDType: setup.computeDType)
             rank?.announce(setup)
@@ -124,6 +125,7 @@ struct Bench: ParsableCommand {
         let parsed = args
         try reportingErrors {
             let rank = try DistributedRank.join(timeoutSeconds: Double(parsed.distributedTimeoutMinutes) * 60)
+            defer { if rank != nil { NCCLProcessGroup.stopWatchdogs() } }  // before NCCL's exit-time teardown
             let setup = try TrainingSetup(parsed, worldSize: rank?.environment.worldSize ?? 1)
             let backend = try rank?.backend ?? makeBackend(parsed.device, computeDType: setup.computeDType)
             rank?.announce(setup)

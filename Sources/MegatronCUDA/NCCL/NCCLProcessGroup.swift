@@ -34,6 +34,10 @@ public final class NCCLProcessGroup: ProcessGroup, @unchecked Sendable {
         watchdog = NCCLWatchdog(communicator: communicator, group: name, timeout: timeout)
     }
 
+    /// Stops the collective watchdogs of every NCCL group in the process (their checks would
+    /// race NCCL's exit-time teardown); call when the rank's work is done, before it exits.
+    public static func stopWatchdogs() { NCCLWatchdog.stopAll() }
+
     /// Queued on the communication stream behind an event of the op stream; ``Pending/wait()``
     /// makes the op stream wait for it.
     public func startAllReduce(_ tensor: Tensor, op: ReduceOp) throws -> any PendingCollective {

@@ -21,6 +21,10 @@ final class NCCLWatchdog: Sendable {
     private let group: String
     private let timeout: Double
     private let pending = Mutex<[Pending]>([])
+    /// False once stopped: no check runs after ``stopAll()`` returns.
+    private let running = Mutex(true)
+    /// Every watchdog of the process, for ``stopAll()``.
+    private static let all = Mutex<[NCCLWatchdog]>([])
 
     init(communicator: NCCLCommunicator, group: String, timeout: Double) {
         self.communicator = communicator
@@ -33,6 +37,13 @@ final class NCCLWatchdog: Sendable {
             }
         }
         thread.start()
+        Self.all.withLock { $0.append(self) }
+    }
+
+    /// Stops every watchdog's checks (waiting for one in progress): call before the process
+    /// exits, since NCCL's and the driver's exit-time teardown must not race a check.
+    static func stopAll() {
+        for watchdog in all.withLock({ $0 }) { watchdog.running.withLock { $0 = false } }
     }
 
     /// Watches the collective just queued on `stream`.
@@ -43,6 +54,12 @@ final class NCCLWatchdog: Sendable {
     }
 
     private func check() {
+        running.withLock { running in
+            if running { checkNow() }
+        }
+    }
+
+    private func checkNow() {
         let oldest: Pending? = pending.withLock { list in
             while let first = list.first, (try? first.event.isComplete()) == true { list.removeFirst() }
             return list.first

@@ -3,8 +3,9 @@
 # binary and the peers in .device/ (megatron, mcore_gpt.py; megatron-core's wheel in .whl/):
 #   nccl   NCCL all-reduce bus bandwidth and the fault drill
 #   dp     GPT-2 124M on one GPU and data-parallel on two (same call), a short DP training run
-#   tp     the bf16 loss curves of TP/SP/DP layouts against one GPU's, and a 1.3B GPT with
-#          TP=2 (± sequence parallel) against megatron-core's TP=2 and our one-GPU figure
+#   curves the bf16 loss curves of TP/SP/DP layouts against one GPU's (gpu-check --parallel)
+#   tp     a 1.3B GPT with TP=2 (± sequence parallel) against megatron-core's TP=2 and our
+#          one-GPU figure
 # PARTS selects (default: all). NVLink multicast stays off (the machine's rule). A summary
 # table comes last.
 set -uo pipefail
@@ -13,7 +14,7 @@ export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVL
 export MEGATRON_KERNEL_CACHE=${MEGATRON_KERNEL_CACHE:-/tmp/megatron-kernels}
 bin=.device/megatron
 n=${NPROC:-2}
-parts=${PARTS:-nccl dp tp}
+parts=${PARTS:-nccl dp curves tp}
 out=${OUT:-/tmp/gpu-multi}
 mkdir -p "$out"
 status=0
@@ -48,15 +49,15 @@ if want dp; then
         --log-interval 5 --eval-interval 20 --eval-iters 2 --overlap-grad-reduce
 fi
 
+want curves && run curves "$bin" launch --nproc-per-node "$n" -- gpu-check --parallel
 if want tp; then
-    run curves "$bin" launch --nproc-per-node "$n" -- gpu-check --parallel
     # megatron-core's shapes (mcore_gpt.py): learned positions, exact GeLU, ffn 4h, tied, vocab 50304, no dropout.
     big=(--device cuda --bf16 --num-layers 24 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048
          --max-position-embeddings 2048 --vocab-size 50304 --make-vocab-size-divisible-by 64 --hidden-dropout 0
          --attention-dropout 0 --micro-batch-size 4 --lr 3e-4 --weight-decay 0.1 --bench-warmup 2 --bench-iters 5)
     run tp1 "$bin" bench "${big[@]}" --global-batch-size 16
     run tp2 "$bin" launch --nproc-per-node "$n" -- bench "${big[@]}" --global-batch-size 16 --tensor-model-parallel-size "$n" ${PROFILE:+--bench-profile}
-    run tp2-sp "$bin" launch --nproc-per-node "$n" -- bench "${big[@]}" --global-batch-size 16 --tensor-model-parallel-size "$n" --sequence-parallel
+    [ -n "${SKIP_SP:-}" ] || run tp2-sp "$bin" launch --nproc-per-node "$n" -- bench "${big[@]}" --global-batch-size 16 --tensor-model-parallel-size "$n" --sequence-parallel
     if [ -d .whl ]; then
         python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
             && export PYTHONPATH=/tmp/site
@@ -74,8 +75,8 @@ if want dp; then
         echo "| GPT-2 124M bf16 $r, tokens/s per GPU | $(field $r 'per GPU: tokens/s: [0-9]*' || true)$(grep -q 'per GPU' "$out/$r.txt" || field $r 'tokens/s: [0-9]*') |"
     done
 fi
+want curves && echo "| bf16 loss curves vs 1 GPU | $(grep -c '^PASS' "$out/curves.txt") pass, $(grep -c '^FAIL' "$out/curves.txt") fail |"
 if want tp; then
-    echo "| bf16 loss curves vs 1 GPU | $(grep -c '^PASS' "$out/curves.txt") pass, $(grep -c '^FAIL' "$out/curves.txt") fail |"
     echo "| GPT 1.3B bf16, 1 GPU, tokens/s | $(field tp1 'tokens/s: [0-9]*') |"
     echo "| GPT 1.3B bf16, TP=2, tokens/s per GPU | $(field tp2 'per GPU: tokens/s: [0-9]*') |"
     echo "| GPT 1.3B bf16, TP=2 + SP, tokens/s per GPU | $(field tp2-sp 'per GPU: tokens/s: [0-9]*') |"

@@ -59,6 +59,7 @@ let package = Package(
             "MegatronTensor", "MegatronCPU", "MegatronTransformer", "MegatronModels",
             "MegatronCheckpoint", "MegatronOptimizer",
         ], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MegatronDataTests", dependencies: ["MegatronData", "MegatronTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MegatronTrainingTests", dependencies: [
             "MegatronTraining", "MegatronTensor", "MegatronCPU", "MegatronTransformer", "MegatronParallel",
         ]),

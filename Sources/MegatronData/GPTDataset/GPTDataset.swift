@@ -1,0 +1,91 @@
+/// Megatron-core's GPTDataset over any ``TokenSequences``: the same document, sample and shuffle
+/// indices (so the same samples in the same order) as megatron-core 0.16.1 for the same seed,
+/// split, sequence length and sample count. Samples hold S + 1 tokens (inputs and shifted
+/// labels), concatenated across document boundaries as Megatron does.
+///
+///     let split = try DatasetSplit("969,30,1").ranges(count: corpus.sequenceLengths.count)
+///     let train = try GPTDataset(sequences: corpus, documents: split[0]!, sequenceLength: 1024,
+///                                numSamples: 500_000, seed: 1234)
+///     let tokens = try train.sample(0)    // 1025 ids
+///
+/// Not yet here: the EOD-dependent options (`--reset-position-ids`, `--reset-attention-mask`,
+/// `--eod-mask-loss`), which change masks and position ids, not the sample order.
+public struct GPTDataset: GPTSampleSource {
+    public let sequences: any TokenSequences
+    /// The split's documents (sequence indices of `sequences`), Megatron's `indices`.
+    public let documents: Range<Int>
+    public let seqLength: Int
+    /// Samples requested; the dataset may hold a few more (`count`), as in Megatron.
+    public let numSamples: Int?
+    public let seed: UInt32
+    /// Fills a sample that runs past the end of the data (only when partial sequences are kept);
+    /// Megatron's `_PAD_TOKEN_ID` is -1 unless the tokenizer has a pad token.
+    public let padTokenID: Int32
+    public let plan: GPTEpochPlan
+    public let documentIndex: [Int32]
+    public let sampleIndex: [SampleBoundary]
+    public let shuffleIndex: [Int]
+
+    /// Builds the indices now (Megatron caches them as .npy files; they are cheap to rebuild).
+    /// - Parameter dropLastPartialSequence: Megatron always drops it for train and test; for
+    ///   valid it follows the config's `drop_last_partial_validation_sequence` (default true).
+    public init(
+        sequences: any TokenSequences, documents: Range<Int>, sequenceLength: Int, numSamples: Int?,
+        seed: UInt32, dropLastPartialSequence: Bool = true, padTokenID: Int32 = -1
+    ) throws {
+        let sizes = sequences.sequenceLengths
+        guard documents.lowerBound >= 0, documents.upperBound <= sizes.count, !documents.isEmpty else {
+            throw GPTDatasetError.emptySplit(documents)
+        }
+        guard sequenceLength > 1 else { throw GPTDatasetError.sequenceLengthTooShort(sequenceLength) }
+        self.sequences = sequences
+        self.documents = documents
+        self.seqLength = sequenceLength
+        self.numSamples = numSamples
+        self.seed = seed
+        self.padTokenID = padTokenID
+        let built = GPTIndices.build(
+            sizes: sizes, documents: documents.map { Int32($0) }, sequenceLength: sequenceLength,
+            numSamples: numSamples, seed: seed, dropLastPartialSequence: dropLastPartialSequence)
+        plan = built.plan
+        documentIndex = built.documentIndex
+        sampleIndex = built.sampleIndex
+        shuffleIndex = built.shuffleIndex
+    }
+
+    /// Samples in the dataset (Megatron's `len(dataset)`), at least `numSamples`.
+    public var count: Int { shuffleIndex.count }
+
+    /// The S + 1 tokens of sample `index` (wrapping past `count`), as Megatron's
+    /// `_query_document_sample_shuffle_indices` returns them.
+    public func sample(_ index: Int) throws -> [Int32] {
+        let i = shuffleIndex[index % count]
+        let begin = sampleIndex[i], end = sampleIndex[i + 1]
+        let extra = 1
+        var tokens = [Int32]()
+        tokens.reserveCapacity(seqLength + extra)
+        if begin.documentIndexPosition == end.documentIndexPosition {
+            let document = Int(documentIndex[begin.documentIndexPosition])
+            tokens = try sequences.tokens(sequence: document, offset: begin.offset,
+                                          count: end.offset - begin.offset + extra)
+        } else {
+            for position in begin.documentIndexPosition...end.documentIndexPosition {
+                let document = Int(documentIndex[position])
+                let offset = position == begin.documentIndexPosition ? begin.offset : 0
+                // Middle and first documents are taken to their end.
+                let count: Int? = position < end.documentIndexPosition ? nil : end.offset + extra
+                tokens += try sequences.tokens(sequence: document, offset: offset, count: count)
+            }
+        }
+        if tokens.count < seqLength + extra {
+            tokens += Array(repeating: padTokenID, count: seqLength + extra - tokens.count)
+        }
+        return tokens
+    }
+}
+
+/// A GPTDataset that Megatron would also refuse to build.
+public enum GPTDatasetError: Error, Equatable {
+    case emptySplit(Range<Int>)
+    case sequenceLengthTooShort(Int)
+}

@@ -1,0 +1,52 @@
+/// What megatron-core's `BlendedMegatronDatasetBuilder` builds from `--data-path` and `--split`
+/// for GPT: per split, one ``GPTDataset`` (a single unweighted corpus) or a ``BlendedDataset``
+/// over one GPTDataset per corpus, with Megatron's sample-count arithmetic.
+///
+///     let splits = try GPTDatasetBuilder.build(
+///         corpora: [web, code], weights: [0.7, 0.3], split: DatasetSplit("969,30,1"),
+///         sizes: [500_000, 5_000, 100], sequenceLength: 1024, seed: 1234)
+///     let train = splits[0]!
+public enum GPTDatasetBuilder {
+    /// Megatron's `mid_level_dataset_surplus` default: build each corpus's GPTDataset 0.5% larger
+    /// than its share so the blend never runs it dry.
+    public static let defaultSurplus = 0.005
+
+    /// One source per split (train, valid, test); nil where the split is empty.
+    /// - Parameters:
+    ///   - weights: nil only for a single corpus (which is then used directly).
+    ///   - sizes: samples wanted per split (Megatron's train/valid/test sample counts).
+    ///   - dropLastPartialValidationSequence: Megatron's config of the same name.
+    public static func build(
+        corpora: [any TokenSequences], weights: [Double]?, split: DatasetSplit, sizes: [Int],
+        sequenceLength: Int, seed: UInt32, surplus: Double = defaultSurplus,
+        dropLastPartialValidationSequence: Bool = true
+    ) throws -> [(any GPTSampleSource)?] {
+        precondition(sizes.count == 3, "sizes are train, valid, test")
+        func dataset(_ corpus: any TokenSequences, _ splitIndex: Int, _ numSamples: Int) throws -> GPTDataset? {
+            guard let range = split.ranges(count: corpus.sequenceLengths.count)[splitIndex] else { return nil }
+            return try GPTDataset(
+                sequences: corpus, documents: range, sequenceLength: sequenceLength,
+                numSamples: numSamples, seed: seed,
+                dropLastPartialSequence: splitIndex == 1 ? dropLastPartialValidationSequence : true)
+        }
+        guard let weights else {
+            precondition(corpora.count == 1, "a blend of several corpora needs weights")
+            return try (0..<3).map { try dataset(corpora[0], $0, sizes[$0]) }
+        }
+        precondition(weights.count == corpora.count, "one weight per corpus")
+        // The builder normalises once; BlendedDataset normalises the result again (as here).
+        let normalized = DatasetSplit.normalize(weights)
+        return try (0..<3).map { s -> (any GPTSampleSource)? in
+            let shares = BlendedDataset.sizesPerDataset(normalizedWeights: normalized, targetSize: sizes[s])
+            let buffers = BlendedDataset.sizesPerDataset(
+                normalizedWeights: normalized, targetSize: sizes[s], surplus: surplus)
+            var parts = [GPTDataset]()
+            for (c, corpus) in corpora.enumerated() {
+                guard let d = try dataset(corpus, s, buffers[c]) else { return nil }
+                parts.append(d)
+            }
+            return try BlendedDataset(datasets: parts, weights: normalized, size: shares.reduce(0, +),
+                                      datasetSizes: parts.map(\.count))
+        }
+    }
+}

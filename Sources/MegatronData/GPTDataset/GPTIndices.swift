@@ -1,0 +1,175 @@
+/// One entry of Megatron's sample index: where a sample starts, as a position in the document
+/// index and a token offset into that document. Sample i runs from entry i to entry i + 1
+/// (inclusive of the end token when the extra token is added).
+public struct SampleBoundary: Equatable, Hashable, Sendable {
+    /// Position in the document index (not a document id).
+    public var documentIndexPosition: Int
+    /// Token offset into that document.
+    public var offset: Int
+
+    public init(_ documentIndexPosition: Int, _ offset: Int) {
+        self.documentIndexPosition = documentIndexPosition
+        self.offset = offset
+    }
+}
+
+/// How many epochs a GPTDataset needs and whether its last one is shuffled on its own, as
+/// megatron-core's `_build_document_sample_shuffle_indices` decides.
+///
+///     let plan = GPTEpochPlan(tokensPerEpoch: 5_000, sequenceLength: 1024, numSamples: 12)
+///     plan.numEpochs            // 3
+public struct GPTEpochPlan: Equatable, Sendable {
+    public var tokensPerEpoch: Int
+    public var numEpochs: Int
+    /// True when the final epoch is partial and contributes fewer than 80% of an epoch's
+    /// samples: its documents and samples are then shuffled apart from the earlier epochs so
+    /// that the short epoch is not spread (and over-represented) through the whole run.
+    public var separateFinalEpoch: Bool
+    /// Samples covered by the epochs before the final one (`num_samples_sans_final_epoch`);
+    /// meaningful when `separateFinalEpoch`.
+    public var numSamplesSansFinalEpoch: Int
+
+    /// - Parameters:
+    ///   - numSamples: samples requested (nil: one epoch, as Megatron does for `num_samples=None`).
+    ///   - addExtraToken: 1 when each sample holds S + 1 tokens (Megatron's default).
+    public init(tokensPerEpoch: Int, sequenceLength: Int, numSamples: Int?, addExtraToken: Int = 1) {
+        precondition(tokensPerEpoch > 0, "a GPTDataset split needs at least one token")
+        self.tokensPerEpoch = tokensPerEpoch
+        // _get_num_epochs: enough whole epochs to cover num_samples * S (+1) tokens.
+        var epochs = 1
+        if let numSamples {
+            let requested = numSamples * sequenceLength + addExtraToken
+            var tokens = tokensPerEpoch
+            while tokens < requested {
+                epochs += 1
+                tokens += tokensPerEpoch
+            }
+        }
+        numEpochs = epochs
+        if epochs == 1 {
+            separateFinalEpoch = false
+            numSamplesSansFinalEpoch = 0
+        } else {
+            let sans = ((epochs - 1) * tokensPerEpoch - addExtraToken) / sequenceLength
+            let fromFinal = (numSamples ?? 0) - sans
+            let perEpoch = (tokensPerEpoch - addExtraToken) / sequenceLength
+            // Megatron: num_samples_from_final_epoch < int(0.80 * num_samples_per_epoch).
+            separateFinalEpoch = fromFinal < Int(0.80 * Double(perEpoch))
+            numSamplesSansFinalEpoch = sans
+        }
+    }
+}
+
+/// Megatron-core's GPTDataset index builders as pure functions, bit-identical to 0.16.1.
+/// "Documents" here are what GPTDataset splits: sequences of the IndexedDataset.
+///
+///     var rng = NumpyRandomState(seed: 1234)
+///     let docs = GPTIndices.documentIndex(documents: Array(0..<100), numEpochs: 2,
+///                                         separateFinalEpoch: false, rng: &rng)
+///     let samples = GPTIndices.sampleIndex(sizes: lengths, documentIndex: docs, sequenceLength: 1024,
+///                                          numEpochs: 2, tokensPerEpoch: total)
+///     let shuffle = GPTIndices.shuffleIndex(numSamples: samples.count - 1,
+///                                           totalSize: samples.count - 1, rng: &rng)
+public enum GPTIndices {
+    /// `_build_document_index`: the split's documents tiled `numEpochs` times and shuffled with
+    /// one `shuffle` call; with `separateFinalEpoch` the first E − 1 epochs and the last one
+    /// are shuffled separately (in that order) and concatenated.
+    public static func documentIndex(
+        documents: [Int32], numEpochs: Int, separateFinalEpoch: Bool, rng: inout NumpyRandomState
+    ) -> [Int32] {
+        if !separateFinalEpoch || numEpochs == 1 {
+            var index = [Int32]()
+            index.reserveCapacity(documents.count * numEpochs)
+            for _ in 0..<numEpochs { index.append(contentsOf: documents) }
+            rng.shuffle(&index)
+            return index
+        }
+        let first = documentIndex(documents: documents, numEpochs: numEpochs - 1,
+                                  separateFinalEpoch: false, rng: &rng)
+        let last = documentIndex(documents: documents, numEpochs: 1, separateFinalEpoch: false, rng: &rng)
+        return first + last
+    }
+
+    /// helpers.cpp `build_sample_idx`: walks the document index cutting samples of
+    /// `sequenceLength + addExtraToken` tokens; each next sample starts on the last token of the
+    /// previous one when the extra token is added. Returns `numSamples + 1` boundaries.
+    ///
+    /// With `dropLastPartialSequence` false the count is `ceil` of a single-precision float
+    /// division (as the C++ does), and the last sample may stop short at the end of the data.
+    public static func sampleIndex(
+        sizes: [Int32], documentIndex: [Int32], sequenceLength: Int, numEpochs: Int,
+        tokensPerEpoch: Int, dropLastPartialSequence: Bool = true, addExtraToken: Int = 1
+    ) -> [SampleBoundary] {
+        let totalTokens = numEpochs * tokensPerEpoch - addExtraToken
+        let numSamples: Int
+        if dropLastPartialSequence {
+            numSamples = totalTokens / sequenceLength
+        } else {
+            // C++: ceil(float(num_epochs * tokens_per_epoch - extra) / seq_length), in float32.
+            numSamples = Int((Float(totalTokens) / Float(sequenceLength)).rounded(.up))
+        }
+        var result = [SampleBoundary]()
+        result.reserveCapacity(numSamples + 1)
+        var position = 0
+        var offset = 0
+        result.append(SampleBoundary(0, 0))
+        while result.count <= numSamples {
+            var remaining = sequenceLength + addExtraToken
+            while remaining != 0 {
+                let documentLength = Int(sizes[Int(documentIndex[position])]) - offset
+                remaining -= documentLength
+                if remaining <= 0 {
+                    // The sample ends inside this document; the next starts on its last token.
+                    offset += remaining + documentLength - addExtraToken
+                    remaining = 0
+                } else if position == documentIndex.count - 1 {
+                    // Out of documents: only the partial last sample can get here.
+                    offset = Int(sizes[Int(documentIndex[position])]) - addExtraToken
+                    break
+                } else {
+                    position += 1
+                    offset = 0
+                }
+            }
+            result.append(SampleBoundary(position, offset))
+        }
+        return result
+    }
+
+    /// `_build_shuffle_index`: `0..<numSamples` shuffled, then (when `totalSize` is larger)
+    /// `numSamples..<totalSize` shuffled separately and appended.
+    public static func shuffleIndex(numSamples: Int, totalSize: Int, rng: inout NumpyRandomState) -> [Int] {
+        var first = Array(0..<numSamples)
+        rng.shuffle(&first)
+        if numSamples == totalSize { return first }
+        var last = Array(numSamples..<totalSize)
+        rng.shuffle(&last)
+        return first + last
+    }
+
+    /// The three indices of one GPTDataset, built in Megatron's order from one
+    /// `RandomState(seed)` stream: document index, sample index, shuffle index.
+    ///
+    ///     let built = GPTIndices.build(sizes: lengths, documents: Array(0..<581),
+    ///                                  sequenceLength: 16, numSamples: 40, seed: 1234)
+    public static func build(
+        sizes: [Int32], documents: [Int32], sequenceLength: Int, numSamples: Int?, seed: UInt32,
+        dropLastPartialSequence: Bool = true, addExtraToken: Int = 1
+    ) -> (plan: GPTEpochPlan, documentIndex: [Int32], sampleIndex: [SampleBoundary], shuffleIndex: [Int]) {
+        let tokensPerEpoch = documents.reduce(0) { $0 + Int(sizes[Int($1)]) }
+        let plan = GPTEpochPlan(tokensPerEpoch: tokensPerEpoch, sequenceLength: sequenceLength,
+                                numSamples: numSamples, addExtraToken: addExtraToken)
+        var rng = NumpyRandomState(seed: seed)
+        let documentIndex = documentIndex(documents: documents, numEpochs: plan.numEpochs,
+                                          separateFinalEpoch: plan.separateFinalEpoch, rng: &rng)
+        let sampleIndex = sampleIndex(
+            sizes: sizes, documentIndex: documentIndex, sequenceLength: sequenceLength,
+            numEpochs: plan.numEpochs, tokensPerEpoch: tokensPerEpoch,
+            dropLastPartialSequence: dropLastPartialSequence, addExtraToken: addExtraToken)
+        let count = sampleIndex.count - 1
+        let shuffleIndex = shuffleIndex(
+            numSamples: plan.separateFinalEpoch ? plan.numSamplesSansFinalEpoch : count,
+            totalSize: count, rng: &rng)
+        return (plan, documentIndex, sampleIndex, shuffleIndex)
+    }
+}

@@ -78,6 +78,8 @@ struct NumpyCase: Decodable {
     let seed: UInt32
     let raw: [UInt32]
     let shuffles: [NumpyShuffle]
+    let wide_max: UInt64
+    let wide: [UInt64]
 }
 
 enum OrderFixtures {

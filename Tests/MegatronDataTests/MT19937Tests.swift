@@ -16,6 +16,8 @@ struct MT19937Tests {
                 #expect(Array(a.prefix(64)) == s.head, "seed \(c.seed) n \(s.n) \(s.dtype)")
                 #expect(a.enumerated().reduce(0) { $0 + $1.offset * $1.element } == s.sum_ix)
             }
+            // The 64-bit branch of the bounded draw, continuing the same stream.
+            #expect((0..<c.wide.count).map { _ in rng.interval(c.wide_max) } == c.wide, "seed \(c.seed) 64-bit")
         }
     }
 

@@ -7,6 +7,7 @@ import Foundation
 ///     let blend = try BlendedDataset(datasets: [web, code], weights: [0.7, 0.3], size: 1000)
 ///     let tokens = try blend.sample(0)
 public struct BlendedDataset: GPTSampleSource {
+    /// The blended sources, usually one ``GPTDataset`` per corpus.
     public let datasets: [any GPTSampleSource]
     /// Normalised weights, as Megatron stores them.
     public let weights: [Double]
@@ -14,6 +15,7 @@ public struct BlendedDataset: GPTSampleSource {
     public let datasetIndex: [Int16]
     /// Which sample of that dataset (Megatron's `dataset_sample_index`).
     public let datasetSampleIndex: [Int]
+    /// S, shared by every blended source.
     public let seqLength: Int
 
     /// - Parameters:

@@ -10,6 +10,8 @@ public struct DatasetSplit: Equatable, Sendable {
     public var fractions: [Double]
 
     /// Parses as `parse_and_normalize_split`: every run of digits and dots is a number.
+    ///
+    ///     let split = try DatasetSplit("99,1")   // fractions [0.99, 0.01, 0]
     public init(_ text: String) throws {
         var numbers = [Double]()
         var current = ""

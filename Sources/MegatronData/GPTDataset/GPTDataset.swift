@@ -11,19 +11,26 @@
 /// Not yet here: the EOD-dependent options (`--reset-position-ids`, `--reset-attention-mask`,
 /// `--eod-mask-loss`), which change masks and position ids, not the sample order.
 public struct GPTDataset: GPTSampleSource {
+    /// The tokenised corpus (Megatron's IndexedDataset).
     public let sequences: any TokenSequences
     /// The split's documents (sequence indices of `sequences`), Megatron's `indices`.
     public let documents: Range<Int>
+    /// S: each sample holds S + 1 tokens.
     public let seqLength: Int
     /// Samples requested; the dataset may hold a few more (`count`), as in Megatron.
     public let numSamples: Int?
+    /// `--seed`: Megatron's `random_seed`, the RandomState seed of every index shuffle.
     public let seed: UInt32
     /// Fills a sample that runs past the end of the data (only when partial sequences are kept);
     /// Megatron's `_PAD_TOKEN_ID` is -1 unless the tokenizer has a pad token.
     public let padTokenID: Int32
+    /// Epoch count and whether the last epoch is shuffled separately.
     public let plan: GPTEpochPlan
+    /// Document ids, the split tiled per epoch and shuffled (Megatron's `document_index`).
     public let documentIndex: [Int32]
+    /// `count + 1` sample boundaries (Megatron's `sample_index`).
     public let sampleIndex: [SampleBoundary]
+    /// Sample order (Megatron's `shuffle_index`): sample i is unshuffled sample `shuffleIndex[i]`.
     public let shuffleIndex: [Int]
 
     /// Builds the indices now (Megatron caches them as .npy files; they are cheap to rebuild).

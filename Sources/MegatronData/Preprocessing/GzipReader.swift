@@ -51,9 +51,10 @@ final class GzipReader {
         guard let file else { return nil }
         var buffer = [UInt8](repeating: 0, count: maxBytes)
         let n = buffer.withUnsafeMutableBytes { zlib.read(file, $0.baseAddress!, UInt32(min(maxBytes, Int(Int32.max)))) }
-        if n < 0 {
-            var code: Int32 = 0
-            let message = zlib.error(file, &code).map { String(cString: $0) } ?? "read error"
+        // zlib reports a stream cut short (Z_BUF_ERROR) only through gzerror once it stops.
+        var code: Int32 = 0
+        let message = zlib.error(file, &code).map { String(cString: $0) } ?? "read error"
+        if n < 0 || (n == 0 && code != 0) {
             throw .unreadable(path: path, reason: "corrupt or truncated compressed data (\(message))")
         }
         guard n > 0 else { return nil }

@@ -13,10 +13,12 @@ public struct JSONLines: Sequence {
         self.keys = keys
     }
 
-    /// One line's values for the keys, in `keys` order, and its 1-based line number.
+    /// One line's values for the keys, in `keys` order, its 1-based line number and its size.
     public struct Document: Sendable {
         public let line: Int
         public let values: [String]
+        /// Bytes of the line in the (decompressed) input.
+        public let byteCount: Int
     }
 
     public func makeIterator() -> Iterator { Iterator(path: path, keys: keys) }
@@ -81,7 +83,7 @@ public struct JSONLines: Sequence {
                 guard let text = value as? String else { return fail("the value of \"\(key)\" is not a string") }
                 values.append(text)
             }
-            return Document(line: line, values: values)
+            return Document(line: line, values: values, byteCount: bytes.count + 1)
         }
 
         private mutating func fail(_ message: String) -> Document? {

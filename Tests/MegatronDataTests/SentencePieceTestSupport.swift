@@ -32,6 +32,14 @@ enum SentencePieceTestSupport {
         return try JSONDecoder().decode(SentencePieceFixture.self, from: Data(contentsOf: url))
     }
 
+    /// Tiny-bpe.model and tiny-bpe.json: a small model trained by the fixture script.
+    static func tiny() throws -> (modelPath: String, fixture: SentencePieceTinyFixture) {
+        guard let model = Bundle.module.url(forResource: "tiny-bpe", withExtension: "model", subdirectory: "Fixtures/sentencepiece"),
+              let json = Bundle.module.url(forResource: "tiny-bpe", withExtension: "json", subdirectory: "Fixtures/sentencepiece")
+        else { throw MissingInput(description: "fixture Fixtures/sentencepiece/tiny-bpe.{model,json} is not in the test bundle") }
+        return (model.path, try JSONDecoder().decode(SentencePieceTinyFixture.self, from: Data(contentsOf: json)))
+    }
+
     /// The first `count` documents' "text" of a jsonl corpus.
     static func documents(_ relative: String, count: Int) throws -> [String] {
         let data = try Data(contentsOf: URL(fileURLWithPath: try shared(relative)))
@@ -82,6 +90,21 @@ struct SentencePieceFixture: Decodable {
     var decodes: [Decode]
     var megatron: Megatron
     var shakespeare: Shakespeare
+}
+
+/// Tiny-bpe.json: user-defined symbols, no byte fallback, remove_extra_whitespaces, a pad piece.
+struct SentencePieceTinyFixture: Decodable {
+    struct Megatron: Decodable {
+        var vocabSize: Int
+        var eod: Int
+        var bos: Int
+        var pad: Int
+    }
+
+    var pieceSize: Int
+    var padId: Int
+    var cases: [SentencePieceFixture.Case]
+    var megatron: Megatron
 }
 
 /// SHA-256 (FIPS 180-4), so the test can compare a digest of many ids without a crypto package.

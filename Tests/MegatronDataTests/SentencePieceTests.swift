@@ -54,6 +54,24 @@ struct SentencePieceTests {
         #expect(extra.extraIds == [expected.vocabSize, expected.vocabSize + 1, expected.vocabSize + 2])
     }
 
+    /// A small trained model reaches what Llama's does not: user-defined symbols kept whole,
+    /// runs of unknown characters as one <unk> (no byte fallback), extra whitespace removed.
+    @Test func tinyModelWithUserSymbolsAndNoByteFallback() throws {
+        let (path, fixture) = try Support.tiny()
+        let model = try SentencePieceModel(contentsOf: path)
+        #expect(model.pieceCount == fixture.pieceSize)
+        #expect(model.padId == fixture.padId)
+        for c in fixture.cases {
+            #expect(model.encode(c.text) == c.ids, "encode(\(c.text.debugDescription))")
+            #expect(try model.decode(c.ids) == c.decoded, "decode of \(c.text.debugDescription)")
+        }
+        let tokenizer = SentencePieceTokenizer(model: model)
+        #expect(tokenizer.vocabSize == fixture.megatron.vocabSize)
+        #expect(tokenizer.eod == fixture.megatron.eod)
+        #expect(tokenizer.bos == fixture.megatron.bos)
+        #expect(tokenizer.pad == fixture.megatron.pad)
+    }
+
     /// The first Shakespeare documents: per-document counts and a SHA-256 of all ids (int32 LE).
     @Test func shakespeareIdsMatchDigest() throws {
         let model = try SentencePieceModel(contentsOf: Support.modelPath), expected = try Support.fixture().shakespeare

@@ -6,7 +6,7 @@ import Foundation
 /// by `SentencePieceTokenizer`.
 ///
 ///     let model = try SentencePieceModel(contentsOf: "tokenizer.model")
-///     let ids = model.encode("Hello world")   // Llama 2: [15043, 3186]
+///     let ids = model.encode("Hello world")   // the ids of "▁Hello", "▁world"
 ///     let text = try model.decode(ids)        // "Hello world"
 ///
 /// Only what Llama-style models use is supported: model_type BPE and the identity normalizer

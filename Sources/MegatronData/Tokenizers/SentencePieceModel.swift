@@ -84,14 +84,16 @@ public struct SentencePieceModel: Sendable {
 
         // The checks of sentencepiece's ModelInterface::InitializePieces.
         let pieces = proto.pieces.map(\.bytes)
-        var mergeable = SentencePiecePieceTable(pieces: pieces, capacity: pieces.count)
-        var reserved = SentencePiecePieceTable(pieces: pieces, capacity: 512)
+        let isMergeable = proto.pieces.map { [.normal, .userDefined, .unused].contains($0.type) }
+        let mergeableCount = isMergeable.count(where: { $0 })
+        // Sized from the counts: an open-addressing table must never fill up.
+        var mergeable = SentencePiecePieceTable(pieces: pieces, capacity: mergeableCount)
+        var reserved = SentencePiecePieceTable(pieces: pieces, capacity: pieces.count - mergeableCount)
         var unkId: Int?, maxUserDefined = 0
         var byteIds = [Int](repeating: -1, count: 256), byteValues: [Int: UInt8] = [:]
         for (id, piece) in proto.pieces.enumerated() {
             guard !piece.bytes.isEmpty else { throw fail("piece \(id) is empty", at: piece.offset) }
-            let isMergeable = [.normal, .userDefined, .unused].contains(piece.type)
-            if isMergeable ? mergeable.insert(id) != nil : reserved.insert(id) != nil {
+            if isMergeable[id] ? mergeable.insert(id) != nil : reserved.insert(id) != nil {
                 throw fail("piece \(id) \"\(String(decoding: piece.bytes, as: UTF8.self))\" is already defined", at: piece.offset)
             }
             switch piece.type {

@@ -74,11 +74,18 @@ public struct SentencePieceTokenizer: Tokenizer {
     public func encode(_ text: String) -> [Int] {
         let bytes = Array(text.utf8)
         let tokens = specialTokens.map { (bytes: Array($0.token.utf8), id: $0.id) }
+        // Most bytes start no token; checking the first byte skips them cheaply.
+        var startsToken = [Bool](repeating: false, count: 256)
+        for token in tokens { if let first = token.bytes.first { startsToken[Int(first)] = true } }
         var ids: [Int] = [], partStart = 0, i = 0
         // The earliest occurrence of any token; at one position the first token in order wins
         // (Python's `min` over the insertion-ordered dict). Valid UTF-8 needles only match at
         // character boundaries, so byte positions give the same cuts as Python's code points.
         while i < bytes.count {
+            guard startsToken[Int(bytes[i])] else {
+                i += 1
+                continue
+            }
             let match = tokens.first { token in
                 token.bytes.count <= bytes.count - i && bytes[i..<(i + token.bytes.count)].elementsEqual(token.bytes)
             }

@@ -40,6 +40,13 @@ enum SentencePieceTestSupport {
         return (model.path, try JSONDecoder().decode(SentencePieceTinyFixture.self, from: Data(contentsOf: json)))
     }
 
+    static func tinyUnusedModelPath() throws -> String {
+        guard let url = Bundle.module.url(forResource: "tiny-bpe-unused", withExtension: "model", subdirectory: "Fixtures/sentencepiece") else {
+            throw MissingInput(description: "fixture Fixtures/sentencepiece/tiny-bpe-unused.model is not in the test bundle")
+        }
+        return url.path
+    }
+
     /// The first `count` documents' "text" of a jsonl corpus.
     static func documents(_ relative: String, count: Int) throws -> [String] {
         let data = try Data(contentsOf: URL(fileURLWithPath: try shared(relative)))
@@ -105,6 +112,9 @@ struct SentencePieceTinyFixture: Decodable {
     var padId: Int
     var cases: [SentencePieceFixture.Case]
     var megatron: Megatron
+    /// Tiny-bpe-unused.model: the same model with these pieces marked UNUSED, and its answers.
+    var unusedPieces: [Int]
+    var unusedCases: [SentencePieceFixture.Case]
 }
 
 /// SHA-256 (FIPS 180-4), so the test can compare a digest of many ids without a crypto package.

@@ -72,6 +72,20 @@ struct SentencePieceTests {
         #expect(tokenizer.pad == fixture.megatron.pad)
     }
 
+    /// UNUSED pieces are merged through but emitted as the two symbols they were made of.
+    @Test func unusedPiecesAreResegmented() throws {
+        let fixture = try Support.tiny().fixture
+        let model = try SentencePieceModel(contentsOf: Support.tinyUnusedModelPath())
+        var emittedUnused = false
+        for c in fixture.unusedCases {
+            let ids = model.encode(c.text)
+            #expect(ids == c.ids, "encode(\(c.text.debugDescription))")
+            #expect(try model.decode(c.ids) == c.decoded, "decode of \(c.text.debugDescription)")
+            emittedUnused = emittedUnused || ids.contains(where: fixture.unusedPieces.contains)
+        }
+        #expect(!emittedUnused)
+    }
+
     /// The first Shakespeare documents: per-document counts and a SHA-256 of all ids (int32 LE).
     @Test func shakespeareIdsMatchDigest() throws {
         let model = try SentencePieceModel(contentsOf: Support.modelPath), expected = try Support.fixture().shakespeare

@@ -89,7 +89,7 @@ public final class IndexedDataset: TokenSequences {
 
     /// The raw little-endian bytes of sequence `sequence`, without copying; valid while `self`
     /// lives. Used by the builder to merge datasets.
-    func withSequenceBytes<R>(_ sequence: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    func withSequenceBytes<R, E: Error>(_ sequence: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
         let start = sequenceByteOffset(sequence), count = Int(sequenceLengths[sequence]) * dtype.size
         return try body(UnsafeRawBufferPointer(rebasing: bin.bytes[start ..< start + count]))
     }

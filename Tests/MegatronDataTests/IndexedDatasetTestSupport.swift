@@ -76,4 +76,14 @@ extension IndexedDatasetError {
 }
 
 func fileBytes(_ path: String) throws -> [UInt8] { try Array(Data(contentsOf: URL(fileURLWithPath: path))) }
-func writeBytes(_ bytes: [UInt8], _ path: String) throws { try Data(bytes).write(to: URL(fileURLWithPath: path)) }
+/// Replaces the file at `path` with `bytes`. It unlinks and creates rather than truncating:
+/// ext4 flushes a file truncated and rewritten to disk on close (auto_da_alloc), which made the
+/// fuzz test's 8000 small writes take 20 s instead of a fraction of one.
+func writeBytes(_ bytes: [UInt8], _ path: String) throws {
+    unlink(path)
+    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
+    defer { close(fd) }
+    let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    guard written == bytes.count else { throw CocoaError(.fileWriteUnknown) }
+}

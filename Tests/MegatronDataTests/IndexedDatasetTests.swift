@@ -186,6 +186,20 @@ struct IndexedDatasetParityTests {
         }
     }
 
+    /// Our merge of megatron-core's own files gives megatron-core's merged file.
+    @Test func mergesMegatronFiles() throws {
+        let folder = try IndexedFixtures.folder(), scratch = try ScratchFolder()
+        let builder = try IndexedDatasetBuilder(prefix: scratch.prefix("m"), dtype: .uint16)
+        try builder.add(sequence: [100, 200]); builder.endDocument()
+        try builder.append(contentsOf: folder.appendingPathComponent("u16_a").path)
+        try builder.add(sequence: [300]); builder.endDocument()
+        try builder.append(contentsOf: folder.appendingPathComponent("u16_b").path)
+        try builder.finish()
+        for ext in [".idx", ".bin"] {
+            #expect(try fileBytes(scratch.prefix("m") + ext) == fileBytes(folder.appendingPathComponent("u16_merged" + ext).path), "\(ext)")
+        }
+    }
+
     /// Replays each fixture's builder calls with ours and compares the files byte for byte.
     @Test func writesMegatronBytes() throws {
         let folder = try IndexedFixtures.folder(), scratch = try ScratchFolder()

@@ -141,10 +141,14 @@ extension IndexedDataset {
     /// each sequence's own byte range must lie inside the `.bin`.
     static func checkSequenceBounds(_ index: MappedFile, _ header: IndexHeader, _ lengths: [Int32], _ bin: MappedFile) throws(IndexedDatasetError) {
         let itemSize = Int64(header.dtype.size), binSize = Int64(bin.size)
-        // Each length < 2^31 and the count < 2^61 (it fits the .idx), so the token total fits
-        // Int64; the byte total may not, hence the overflow check.
-        let tokens = lengths.reduce(Int64(0)) { $0 + Int64($1) }
-        let (total, overflow) = tokens.multipliedReportingOverflow(by: itemSize)
+        // Overflow-checked throughout: 2^32 lengths near 2^31 would pass 2^63, and a hostile
+        // index must give an error, not a trap.
+        var total: Int64 = 0, overflow = false
+        for length in lengths where !overflow {
+            let (bytes, o1) = Int64(length).multipliedReportingOverflow(by: itemSize)
+            (total, overflow) = total.addingReportingOverflow(bytes)
+            overflow = overflow || o1
+        }
         guard !overflow, total <= binSize else {
             throw .binTooShort(path: bin.path, expectedBytes: overflow ? Int.max : Int(total), actualBytes: bin.size)
         }

@@ -56,6 +56,11 @@ public final class Trainer {
     public init(setup: TrainingSetup, backend: any Backend, train: any GPTSampleSource, validation: (any GPTSampleSource)?,
                 dataParallelGroup: (any ProcessGroup)? = nil, tensorParallelGroup: (any ProcessGroup)? = nil) throws {
         let groupSize = dataParallelGroup?.size ?? 1
+        if (setup.eodMaskLoss || setup.resetPositionIds) && setup.eodToken == nil {
+            throw TensorError.invalidArgument(
+                op: "Trainer", message: "--eod-mask-loss and --reset-position-ids need the tokenizer's end-of-document id "
+                    + "(train on --data-path with a --tokenizer-type)")
+        }
         guard groupSize == setup.dataParallelSize else {
             throw TensorError.invalidArgument(
                 op: "Trainer", message: "data-parallel group of \(groupSize) ranks for a setup with data-parallel size \(setup.dataParallelSize)")
@@ -227,18 +232,31 @@ public final class Trainer {
     func makeBatch(_ source: any GPTSampleSource, firstSample first: Int) throws -> GPTBatch {
         let (s, b) = (setup.model.seqLength, setup.microBatchSize)
         var tokens = [Int32](repeating: 0, count: s * b), targets = tokens
+        var mask: [Float]? = setup.eodMaskLoss ? Array(repeating: 1, count: s * b) : nil
+        var positions: [Int32]? = setup.resetPositionIds ? Array(repeating: 0, count: s * b) : nil
+        let eod = setup.eodToken.map(Int32.init) ?? -1
         for j in 0..<b {
             let sample = try source.sample(first + j)
             guard sample.count >= s + 1 else {
                 throw TensorError.invalidArgument(op: "makeBatch", message: "sample \(first + j) has \(sample.count) tokens, need \(s + 1)")
             }
+            // Megatron's get_ltor_masks_and_position_ids: an end-of-document input token is left
+            // out of the loss, and the positions after it start again from 0.
+            var documentStart = 0
             for t in 0..<s {
                 tokens[t * b + j] = sample[t]
                 targets[t * b + j] = sample[t + 1]
+                positions?[t * b + j] = Int32(t - documentStart)
+                if sample[t] == eod {
+                    mask?[t * b + j] = 0
+                    documentStart = t + 1
+                }
             }
         }
         let backend = model.backend
-        return GPTBatch(tokens: try backend.tensor(int32: tokens, shape: [s, b]), targets: try backend.tensor(int32: targets, shape: [s, b]))
+        return GPTBatch(tokens: try backend.tensor(int32: tokens, shape: [s, b]), targets: try backend.tensor(int32: targets, shape: [s, b]),
+                        lossMask: try mask.map { try backend.tensor($0, shape: [s, b]) },
+                        positions: try positions.map { try backend.tensor(int32: $0, shape: [s, b]) })
     }
 
     /// A distinct dropout seed per (iteration, micro-batch), derived from `--seed`.

@@ -29,6 +29,13 @@ public struct TrainingSetup: Sendable {
     public let overlapParamGather: Bool
     /// `--ddp-bucket-size` (nil: Megatron's default).
     public let bucketSize: Int?
+    /// `--eod-mask-loss`: end-of-document tokens (``eodToken``) are left out of the loss.
+    public let eodMaskLoss: Bool
+    /// `--reset-position-ids`: learned positions restart after each end-of-document token.
+    public let resetPositionIds: Bool
+    /// The tokenizer's end-of-document id, which the two options above need; set once the
+    /// tokenizer is loaded (nil with mock data).
+    public var eodToken: Int?
     public let logInterval: Int
     public let evalInterval: Int
     public let evalIters: Int
@@ -128,6 +135,12 @@ public struct TrainingSetup: Sendable {
         }
         overlapParamGather = args.overlapParamGather
         bucketSize = args.ddpBucketSize
+        eodMaskLoss = args.eodMaskLoss
+        resetPositionIds = args.resetPositionIds
+        if args.resetAttentionMask {
+            throw .unsupported("--reset-attention-mask is not implemented yet (attention within documents needs a "
+                + "block-diagonal mask in the attention kernels)")
+        }
         logInterval = args.logInterval
         evalInterval = args.evalInterval
         evalIters = args.evalIters

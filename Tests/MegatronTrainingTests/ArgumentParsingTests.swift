@@ -127,6 +127,7 @@ struct ArgumentParsingTests {
             case .double: text = "0.5"
             case .choice(let allowed): text = allowed.last ?? ""
             case .boolSwitch: text = "true"
+            case .text, .list: text = "some/path"
             }
             var args = defaults
             let value = try flag.parse(text)
@@ -425,5 +426,28 @@ struct ArgumentParsingTests {
             #expect(line.hasPrefix("|") && line.hasSuffix("|"))
         }
         #expect(lines.contains { $0.hasPrefix("| `--device` |") && $0.contains("swift-megatron") })
+    }
+}
+
+@Suite("Path and list flags")
+struct PathAndListFlagTests {
+    @Test func listFlagsTakeEveryValueUpToTheNextFlag() throws {
+        let args = try TrainingArguments.parse(["--data-path", "0.3", "a_text_document", "0.7", "b_text_document", "--split", "98,2,0",
+                                                "--vocab-file", "gpt2/vocab.json", "--num-layers", "3"])
+        #expect(args.dataPath == ["0.3", "a_text_document", "0.7", "b_text_document"])
+        #expect(args.split == "98,2,0")
+        #expect(args.vocabFile == "gpt2/vocab.json")
+        #expect(args.numLayers == 3)
+        #expect(try TrainingArguments.parse(["--data-path=one"]).dataPath == ["one"])
+        #expect(throws: ArgumentError.self) { try TrainingArguments.parse(["--data-path", "--split", "1,0,0"]) }
+    }
+
+    @Test func configFilesTakeListsAsYAMLListsOrSpacedStrings() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("data-\(UUID().uuidString).yaml").path
+        try "data-path: [0.5, a, 0.5, b]\ntrain_data_path: x y\ntokenizer-type: GPT2BPETokenizer\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let args = try TrainingArguments.parse(["--config", path])
+        #expect(args.dataPath == ["0.5", "a", "0.5", "b"])
+        #expect(args.trainDataPath == ["x", "y"])
+        #expect(args.tokenizerType == "GPT2BPETokenizer")
     }
 }

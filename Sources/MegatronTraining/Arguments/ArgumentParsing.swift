@@ -91,6 +91,16 @@ extension TrainingArguments {
                 assignments.append((flag, .bool(true)))
                 continue
             }
+            if case .list = flag.kind {
+                // Megatron's nargs='*': every argument up to the next flag.
+                var values = [try takeValue(for: flag.flag, expected: flag.kind.expectedForm)]
+                while inlineValue == nil, index < args.count, !args[index].hasPrefix("--") {
+                    values.append(args[index])
+                    index += 1
+                }
+                assignments.append((flag, .strings(values)))
+                continue
+            }
             let text = try takeValue(for: flag.flag, expected: flag.kind.expectedForm)
             assignments.append((flag, try flag.parse(text)))
         }
@@ -200,6 +210,14 @@ extension TrainingArguments {
                 path: path, key: key, value: describe(node),
                 expected: expected ?? flag.kind.expectedForm)
         }
+        if case .list = flag.kind, case .sequence(let items) = node {
+            var values: [String] = []
+            for item in items {
+                guard case .scalar(let scalar) = item else { throw wrongType() }
+                values.append(scalar.string)
+            }
+            return .strings(values)
+        }
         guard case .scalar(let scalar) = node else { throw wrongType() }
         let tag = node.tag.rawValue
         if tag == Tag.Name.null.rawValue { return nil }
@@ -229,6 +247,10 @@ extension TrainingArguments {
                 throw wrongType("a YAML bool (true or false)")
             }
             return .bool(v)
+        case .text:
+            return .string(scalar.string)
+        case .list:
+            return .strings(scalar.string.split(separator: " ").map(String.init))
         }
     }
 
@@ -344,6 +366,10 @@ extension TrainingArguments {
                 value = allowed.map { "`\($0)`" }.joined(separator: ", ")
             case .boolSwitch:
                 value = "switch"
+            case .text(let placeholder):
+                value = placeholder.lowercased()
+            case .list(let placeholder):
+                value = "one or more: \(placeholder.lowercased())"
             }
             let defaultText = flag.kind == .boolSwitch || flag.defaultDescription == "none"
                 ? flag.defaultDescription : "`\(flag.defaultDescription)`"

@@ -9,6 +9,11 @@ public enum FlagKind: Sendable, Equatable {
     /// A switch: present means on (`--swiglu`). `--swiglu=false` and, in YAML, `swiglu: false`
     /// turn it off.
     case boolSwitch
+    /// Free text such as a path, e.g. `--vocab-file gpt2/vocab.json`; `placeholder` names it in help.
+    case text(placeholder: String)
+    /// One or more values up to the next flag, e.g. `--data-path 0.3 a_text_document 0.7 b_text_document`
+    /// (a YAML list, or one string split at spaces, in a config file).
+    case list(placeholder: String)
 
     /// What a value must look like, for error messages: "an integer", "one of a, b, c", ...
     public var expectedForm: String {
@@ -17,6 +22,8 @@ public enum FlagKind: Sendable, Equatable {
         case .double: return "a number"
         case .choice(let values): return "one of " + values.joined(separator: ", ")
         case .boolSwitch: return "true or false"
+        case .text(let placeholder): return "a \(placeholder.lowercased())"
+        case .list(let placeholder): return "one or more \(placeholder.lowercased()) values"
         }
     }
 
@@ -28,6 +35,8 @@ public enum FlagKind: Sendable, Equatable {
         case .double: return "FLOAT"
         case .choice(let values): return "{" + values.joined(separator: ",") + "}"
         case .boolSwitch: return ""
+        case .text(let placeholder): return placeholder
+        case .list(let placeholder): return "\(placeholder) [\(placeholder) ...]"
         }
     }
 }
@@ -89,6 +98,8 @@ public enum FlagValue: Sendable, Equatable {
     case string(String)
     /// The value of a ``FlagKind/boolSwitch`` flag.
     case bool(Bool)
+    /// The values of a ``FlagKind/list(placeholder:)`` flag.
+    case strings([String])
 }
 
 /// The groups flags are listed under in `--help` and the Markdown table.
@@ -144,6 +155,8 @@ public struct Flag: Sendable {
         case double(WritableKeyPath<TrainingArguments, Double> & Sendable)
         case optionalDouble(WritableKeyPath<TrainingArguments, Double?> & Sendable)
         case string(WritableKeyPath<TrainingArguments, String> & Sendable)
+        case optionalString(WritableKeyPath<TrainingArguments, String?> & Sendable)
+        case strings(WritableKeyPath<TrainingArguments, [String]> & Sendable)
         case bool(WritableKeyPath<TrainingArguments, Bool> & Sendable)
 
         func read(from arguments: TrainingArguments) -> FlagValue? {
@@ -153,6 +166,8 @@ public struct Flag: Sendable {
             case .double(let path): return .double(arguments[keyPath: path])
             case .optionalDouble(let path): return arguments[keyPath: path].map(FlagValue.double)
             case .string(let path): return .string(arguments[keyPath: path])
+            case .optionalString(let path): return arguments[keyPath: path].map(FlagValue.string)
+            case .strings(let path): return arguments[keyPath: path].isEmpty ? nil : .strings(arguments[keyPath: path])
             case .bool(let path): return .bool(arguments[keyPath: path])
             }
         }
@@ -192,6 +207,10 @@ public struct Flag: Sendable {
                     flag: flag, value: text,
                     expected: "no value (it is a switch), or =true / =false")
             }
+        case .text:
+            value = .string(text)
+        case .list:
+            value = .strings([text])
         }
         guard isInRange(value) else {
             throw .valueOutOfRange(flag: flag, value: text, requirement: range.requirement(for: kind))
@@ -204,7 +223,7 @@ public struct Flag: Sendable {
         switch value {
         case .int(let i): return range.contains(i)
         case .double(let d): return d.isFinite && range.contains(d)
-        case .string, .bool: return true
+        case .string, .bool, .strings: return true
         }
     }
 
@@ -220,6 +239,8 @@ public struct Flag: Sendable {
         case let (.optionalDouble(path), .double(v)): arguments[keyPath: path] = v
         case let (.optionalDouble(path), .int(v)): arguments[keyPath: path] = Double(v)
         case let (.string(path), .string(v)): arguments[keyPath: path] = v
+        case let (.optionalString(path), .string(v)): arguments[keyPath: path] = v
+        case let (.strings(path), .strings(v)): arguments[keyPath: path] = v
         case let (.bool(path), .bool(v)): arguments[keyPath: path] = v
         default: break
         }
@@ -238,6 +259,7 @@ public struct Flag: Sendable {
         case .double(let v)?: return "\(v)"
         case .string(let v)?: return v
         case .bool(let v)?: return v ? "on" : "off"
+        case .strings(let v)?: return v.joined(separator: " ")
         }
     }
 
@@ -300,6 +322,33 @@ public struct Flag: Sendable {
     ) -> Flag {
         Flag(name: name, kind: .choice(choices), range: .any, section: section, help: help,
              extension: ours, binding: .string(path))
+    }
+
+    /// A text flag (a path, a name) stored in an optional field.
+    static func text(
+        _ name: String, _ path: WritableKeyPath<TrainingArguments, String?> & Sendable,
+        placeholder: String, _ section: FlagSection, ours: Bool = false, help: String
+    ) -> Flag {
+        Flag(name: name, kind: .text(placeholder: placeholder), range: .any, section: section, help: help,
+             extension: ours, binding: .optionalString(path))
+    }
+
+    /// A text flag with a default.
+    static func text(
+        _ name: String, _ path: WritableKeyPath<TrainingArguments, String> & Sendable,
+        placeholder: String, _ section: FlagSection, ours: Bool = false, help: String
+    ) -> Flag {
+        Flag(name: name, kind: .text(placeholder: placeholder), range: .any, section: section, help: help,
+             extension: ours, binding: .string(path))
+    }
+
+    /// A flag taking one or more values (Megatron's `nargs='*'`), stored in an array.
+    static func list(
+        _ name: String, _ path: WritableKeyPath<TrainingArguments, [String]> & Sendable,
+        placeholder: String, _ section: FlagSection, ours: Bool = false, help: String
+    ) -> Flag {
+        Flag(name: name, kind: .list(placeholder: placeholder), range: .any, section: section, help: help,
+             extension: ours, binding: .strings(path))
     }
 
     /// A switch (`store_true` in Megatron-LM).
@@ -479,6 +528,32 @@ public struct FlagTable: Sendable {
         // MARK: Data
         .toggle("mock-data", \.mockData, .data,
                 help: "Train on synthetic random tokens instead of a dataset."),
+        .list("data-path", \.dataPath, placeholder: "PATH", .data,
+              help: "Dataset prefixes (`PREFIX.bin`/`PREFIX.idx`), each optionally preceded by its blending weight: "
+                + "`PREFIX` or `W1 PREFIX1 W2 PREFIX2 …`."),
+        .text("split", \.split, placeholder: "SPLIT", .data,
+              help: "Proportions of the documents of --data-path for training, validation and test, e.g. `969,30,1`."),
+        .list("train-data-path", \.trainDataPath, placeholder: "PATH", .data,
+              help: "Training dataset prefixes (optionally weighted), instead of splitting --data-path."),
+        .list("valid-data-path", \.validDataPath, placeholder: "PATH", .data,
+              help: "Validation dataset prefixes (optionally weighted), instead of splitting --data-path."),
+        .list("test-data-path", \.testDataPath, placeholder: "PATH", .data,
+              help: "Test dataset prefixes (optionally weighted), instead of splitting --data-path."),
+        .text("data-cache-path", \.dataCachePath, placeholder: "DIR", .data,
+              help: "Folder for the cached sample index arrays (default: next to the data)."),
+        .text("tokenizer-type", \.tokenizerType, placeholder: "TYPE", .data,
+              help: "GPT2BPETokenizer, TikTokenizer, HuggingFaceTokenizer, SentencePieceTokenizer or NullTokenizer."),
+        .text("vocab-file", \.vocabFile, placeholder: "FILE", .data,
+              help: "The tokenizer's vocabulary (GPT-2's vocab.json; tiktoken's rank file; HF's tokenizer.json)."),
+        .text("merge-file", \.mergeFile, placeholder: "FILE", .data, help: "GPT-2 BPE merges (merges.txt)."),
+        .text("tokenizer-model", \.tokenizerModel, placeholder: "FILE", .data,
+              help: "SentencePiece model file (or HF tokenizer.json / tiktoken rank file)."),
+        .text("tiktoken-pattern", \.tiktokenPattern, placeholder: "PATTERN", .data,
+              help: "TikTokenizer's pre-tokenizer: `v1` (GPT-2's) or `v2` (cl100k's)."),
+        .toggle("eod-mask-loss", \.eodMaskLoss, .data, help: "Leave end-of-document tokens out of the loss."),
+        .toggle("reset-position-ids", \.resetPositionIds, .data, help: "Restart position ids after each end-of-document token."),
+        .toggle("reset-attention-mask", \.resetAttentionMask, .data,
+                help: "Keep attention within documents (not implemented yet: refused)."),
 
         // MARK: Distributed
         .int("tensor-model-parallel-size", \.tensorModelParallelSize, .distributed, range: .positive,

@@ -107,6 +107,26 @@ public struct TrainingArguments: Sendable, Equatable {
     public var evalIters: Int = 100
     /// `--mock-data`: train on synthetic tokens instead of a dataset.
     public var mockData: Bool = false
+    /// `--data-path`: dataset prefixes, optionally each preceded by its weight (Megatron's blend).
+    public var dataPath: [String] = []
+    /// `--split`: train/validation/test proportions of `--data-path`'s documents.
+    public var split: String = "969, 30, 1"
+    /// `--train-data-path`, `--valid-data-path`, `--test-data-path`: separate blends per split.
+    public var trainDataPath: [String] = []
+    public var validDataPath: [String] = []
+    public var testDataPath: [String] = []
+    /// `--data-cache-path`: where the index arrays are cached (next to the data when nil).
+    public var dataCachePath: String? = nil
+    /// `--tokenizer-type` and its files.
+    public var tokenizerType: String? = nil
+    public var vocabFile: String? = nil
+    public var mergeFile: String? = nil
+    public var tokenizerModel: String? = nil
+    public var tiktokenPattern: String? = nil
+    /// `--eod-mask-loss`, `--reset-position-ids`, `--reset-attention-mask`.
+    public var eodMaskLoss: Bool = false
+    public var resetPositionIds: Bool = false
+    public var resetAttentionMask: Bool = false
     /// `--tensor-model-parallel-size`, `--pipeline-model-parallel-size`,
     /// `--context-parallel-size`, `--expert-model-parallel-size`: the parallel layout (data
     /// parallel is the world size divided by tp · pp · cp).

@@ -1,3 +1,4 @@
+import Foundation
 import MegatronData
 import Testing
 
@@ -54,5 +55,27 @@ struct GPTDatasetOrderTests {
         let boundaries = GPTIndices.sampleIndex(sizes: [5, 7], documentIndex: [0, 1], sequenceLength: 4,
                                                 numEpochs: 1, tokensPerEpoch: 12)
         #expect(boundaries == [SampleBoundary(0, 0), SampleBoundary(0, 4), SampleBoundary(1, 3)])
+    }
+}
+
+@Suite("GPTDataset over an IndexedDataset megatron-core wrote")
+struct GPTDatasetIndexedTests {
+    @Test func sameOrderAndTokensAsTheSyntheticCorpus() throws {
+        let c: GPTCase = try OrderFixtures.load("gpt_keep_partial_valid")
+        let bin = try #require(Bundle.module.url(forResource: "corpus0_50", withExtension: "bin", subdirectory: "Fixtures/order"))
+        let data = try IndexedDataset(prefix: bin.deletingPathExtension().path)
+        #expect(data.sequenceLengths == SyntheticCorpus(corpus: 0, count: c.num_sequences).sequenceLengths)
+        let built = try GPTDatasetBuilder.build(
+            corpora: [data], weights: nil, split: DatasetSplit(c.split), sizes: c.sizes,
+            sequenceLength: c.sequence_length, seed: c.seed,
+            dropLastPartialValidationSequence: c.drop_last_partial_validation_sequence)
+        for (s, expected) in c.splits.enumerated() {
+            guard let expected else { continue }
+            let dataset = try #require(built[s] as? GPTDataset)
+            #expect(dataset.shuffleIndex == expected.shuffle_index)
+            for (i, text) in expected.texts.enumerated() {
+                #expect(try dataset.sample(i) == text, "split \(s) sample \(i)")
+            }
+        }
     }
 }

@@ -26,13 +26,13 @@ enum ByteLevelVocabulary {
             }
             byteIds[b] = Int32(id)
         }
-        var triples: [(Int32, Int32, Int32)] = []
+        var triples: [(Int32, Int32, Int32, Int32)] = []
         triples.reserveCapacity(merges.count)
         for (rank, (a, b)) in merges.enumerated() {
             guard let ia = vocab[a], let ib = vocab[b], let ic = vocab[a + b] else {
                 throw TokenizerError.file(path: mergePath, message: "\(mergeLines.map { "line \($0[rank])" } ?? "merges[\(rank)]"): merge \"\(a) \(b)\" names a token that is not in the vocabulary")
             }
-            triples.append((Int32(ia), Int32(ib), Int32(ic)))
+            triples.append((Int32(ia), Int32(ib), Int32(ic), Int32(rank)))
         }
         return BytePairEncoder(tokens: tokens, byteIds: byteIds, merges: triples, directLookup: directLookup,
                                specials: specials, preTokenizer: preTokenizer)

@@ -26,19 +26,19 @@ final class BytePairEncoder: Sendable {
     /// - Parameters:
     ///   - tokens: id → bytes (nil for ids that do not exist).
     ///   - byteIds: the id of each byte (256).
-    ///   - merges: (left, right, merged) ids in rank order.
+    ///   - merges: (left, right, merged, rank); a lower rank merges first, ties go leftmost.
     ///   - directLookup: whether a piece that is a token is emitted whole before merging.
     ///   - specials: text → id, recognized in the text before pre-tokenization.
-    init(tokens: [[UInt8]?], byteIds: [Int32], merges: [(Int32, Int32, Int32)], directLookup: Bool,
+    init(tokens: [[UInt8]?], byteIds: [Int32], merges: [(Int32, Int32, Int32, Int32)], directLookup: Bool,
          specials: [String: Int], preTokenizer: PreTokenizer) {
         self.preTokenizer = preTokenizer
         self.byteIds = byteIds
         var m: [UInt64: UInt64] = [:]
         m.reserveCapacity(merges.count)
-        for (rank, (a, b, c)) in merges.enumerated() {
+        for (a, b, c, rank) in merges {
             let key = UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))
             // The first (lowest-ranked) merge of a pair is the one BPE applies.
-            if m[key] == nil { m[key] = UInt64(rank) << 32 | UInt64(UInt32(c)) }
+            if m[key] == nil { m[key] = UInt64(UInt32(rank)) << 32 | UInt64(UInt32(c)) }
         }
         self.merges = m
         var bytes: [UInt8] = [], start: [Int] = [0], known: [Bool] = []

@@ -91,10 +91,7 @@ final class BytePairEncoder: Sendable {
             if piece.count == 1 { out.append(Int(byteIds[Int(piece[0])])); return }
             let h = ByteStringTable.hash(UnsafeRawPointer(piece.baseAddress!), piece.count)
             if let direct, let id = direct.find(piece, hash: h) { out.append(Int(id)); return }
-            if let hit = cache.find(piece, hash: h) {
-                for id in hit { out.append(Int(id)) }
-                return
-            }
+            if cache.append(piece, hash: h, to: &out) { return }
             merge(piece, scratch: &scratch)
             for id in scratch.ids { out.append(Int(id)) }
             cache.insert(piece, hash: h, ids: scratch.ids)
@@ -158,11 +155,15 @@ struct WordCache: Sendable {
     private var ids: [Int32] = []
     private let limit = 1 << 22
 
+    /// Appends the cached ids of `word` to `out`; false if it is not cached.
     @inline(__always)
-    func find(_ word: UnsafeBufferPointer<UInt8>, hash: UInt64) -> ArraySlice<Int32>? {
-        guard let v = table.find(word, hash: hash) else { return nil }
+    func append(_ word: UnsafeBufferPointer<UInt8>, hash: UInt64, to out: inout [Int]) -> Bool {
+        guard let v = table.find(word, hash: hash) else { return false }
         let start = Int(v >> 20), count = Int(v & 0xFFFFF)
-        return ids[start..<start + count]
+        ids.withUnsafeBufferPointer { ids in
+            for k in start..<start + count { out.append(Int(ids[k])) }
+        }
+        return true
     }
 
     mutating func insert(_ word: UnsafeBufferPointer<UInt8>, hash: UInt64, ids new: [Int32]) {

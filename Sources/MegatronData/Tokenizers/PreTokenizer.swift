@@ -44,7 +44,7 @@ struct PieceScanner {
     @inline(__always)
     func scalar(_ i: Int) -> (ScalarClass, Int) {
         let b0 = UInt32(p[i])
-        if b0 < 0x80 { return (ScalarClass(rawValue: asciiClass[Int(b0)])!, 1) }
+        if b0 < 0x80 { return (ScalarClass.ascii(b0), 1) }
         if b0 < 0xE0 { return (ScalarClass.of((b0 & 0x1F) << 6 | UInt32(p[i + 1]) & 0x3F), 2) }
         if b0 < 0xF0 {
             return (ScalarClass.of((b0 & 0x0F) << 12 | (UInt32(p[i + 1]) & 0x3F) << 6 | UInt32(p[i + 2]) & 0x3F), 3)
@@ -157,5 +157,3 @@ struct PieceScanner {
         return whitespace(i)
     }
 }
-
-private let asciiClass: [UInt8] = (0..<128).map { ScalarClass.classify(UInt32($0)).rawValue }

@@ -9,8 +9,17 @@ enum ScalarClass: UInt8 {
     /// The class of a scalar value (tables for the BMP, so the hot path never asks Unicode data).
     @inline(__always)
     static func of(_ v: UInt32) -> ScalarClass {
-        if v < 0x10000 { return ScalarClass(rawValue: bmp[Int(v)])! }
+        if v < 0x10000 { return bmp.withUnsafeBufferPointer { unsafeBitCast($0[Int(v)], to: ScalarClass.self) } }
         return classify(v)
+    }
+
+    /// ASCII by comparisons: cheaper than any table behind a lazily initialized global.
+    @inline(__always)
+    static func ascii(_ b: UInt32) -> ScalarClass {
+        if (b | 0x20) &- 0x61 < 26 { return .letter }
+        if b &- 0x30 < 10 { return .number }
+        if b == 0x20 || b &- 0x09 < 5 { return b == 0x0A || b == 0x0D ? .newline : .space }
+        return .other
     }
 
     private static let bmp: [UInt8] = (0..<0x10000).map { classify(UInt32($0)).rawValue }

@@ -80,13 +80,13 @@ struct TokenizerTests {
         }
     }
 
-    @Test(arguments: [PreTokenizer.gpt2, .cl100k])
+    @Test(arguments: PreTokenizer.allCases)
     func preTokenizerMatchesTiktokensPattern(_ pattern: PreTokenizer) throws {
         let cases = try #require(TokenizerTestFiles.fixture("pretokenize.json") as? [[String: Any]])
         #expect(cases.count > 20)
         for c in cases {
             let text = try #require(c["text"] as? String)
-            let want = try #require(c[pattern == .gpt2 ? "gpt2" : "cl100k"] as? [String])
+            let want = try #require(c[pattern.rawValue] as? [String])
             #expect(pattern.pieces(text) == want, "\(text.debugDescription)")
         }
     }

@@ -10,6 +10,12 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
     /// tiktoken `cl100k_base`'s (also Llama 3's):
     /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
     case cl100k
+    /// Megatron-LM's `--tiktoken-pattern v1` (`PATTERN_TIKTOKEN`, Tekken-style): cl100k's without
+    /// the contractions and with one digit a piece:
+    /// `[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+`.
+    /// (Its possessive quantifiers change nothing here: no alternative could backtrack into them.)
+    /// Megatron's v2 (case-aware letter classes) is not implemented.
+    case megatronV1
 
     /// The pieces of `text`, as the pattern's `findall` gives them.
     public func pieces(_ text: String) -> [String] {
@@ -28,7 +34,12 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
         let scanner = PieceScanner(p: base, n: buf.count)
         var i = 0
         while i < buf.count {
-            let end = self == .gpt2 ? scanner.gpt2(i) : scanner.cl100k(i)
+            let end: Int
+            switch self {
+            case .gpt2: end = scanner.gpt2(i)
+            case .cl100k: end = scanner.cl100k(i, contractions: true, maxDigits: 3)
+            case .megatronV1: end = scanner.cl100k(i, contractions: false, maxDigits: 1)
+            }
             body(i..<end)
             i = end
         }
@@ -119,9 +130,11 @@ struct PieceScanner {
         }
     }
 
-    func cl100k(_ i: Int) -> Int {
+    /// cl100k's pattern; without contractions and with `\p{N}` alone, Megatron's v1.
+    @inline(__always)
+    func cl100k(_ i: Int, contractions: Bool, maxDigits: Int) -> Int {
         let b = p[i]
-        if b == UInt8(ascii: "'"), let end = contraction(i, ignoreCase: true) { return end }
+        if contractions, b == UInt8(ascii: "'"), let end = contraction(i, ignoreCase: true) { return end }
         let (c, len) = scalar(i)
         // `[^\r\n\p{L}\p{N}]?\p{L}+`
         if c == .letter { return run(i, .letter) }
@@ -129,7 +142,7 @@ struct PieceScanner {
         // `\p{N}{1,3}`
         if c == .number {
             var j = i + len, k = 1
-            while k < 3, j < n {
+            while k < maxDigits, j < n {
                 let (cj, lj) = scalar(j)
                 if cj != .number { break }
                 j += lj

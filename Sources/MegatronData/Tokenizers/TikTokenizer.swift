@@ -13,8 +13,8 @@ import Foundation
 ///
 /// Differences, on purpose: Megatron reads only its JSON list (`[{"rank", "token_bytes",
 /// "token_str"}]`); this also reads tiktoken's own `.tiktoken` rank files (`base64 rank` lines).
-/// Megatron's `--tiktoken-pattern v1/v2` are Tekken-style patterns; here the pattern is GPT-2's
-/// or cl100k's (`PreTokenizer`). Megatron's `vocab_size` defaults to 131072 and must then match
+/// The pattern is a `PreTokenizer`: Megatron's `--tiktoken-pattern v1` is `.megatronV1`; its v2
+/// (case-aware) is not implemented; `.gpt2` and `.cl100k` are tiktoken's r50k/cl100k patterns. Megatron's `vocab_size` defaults to 131072 and must then match
 /// the file; here nil means "all ranks". `numSpecialTokens: 0, specialTokens: []` gives plain
 /// tiktoken ids (not a configuration Megatron accepts).
 ///

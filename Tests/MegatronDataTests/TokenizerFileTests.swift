@@ -66,3 +66,35 @@ struct TokenizerFileTests {
         }
     }
 }
+
+/// Megatron's own tiktoken vocabulary format and concurrent use of one tokenizer.
+@Suite("Tokenizer formats and concurrency")
+struct TokenizerFormatTests {
+    @Test func tiktokenReadsMegatronsJSONRanks() throws {
+        // Megatron's reload_mergeable_ranks: [{rank, token_bytes (base64), token_str}], rank i < 256 is byte i.
+        var entries = (0..<256).map { b in
+            "{\"rank\": \(b), \"token_bytes\": \"\(Data([UInt8(b)]).base64EncodedString())\", \"token_str\": \"\"}"
+        }
+        for (r, t) in [(256, "ab"), (257, "abc")] {
+            entries.append("{\"rank\": \(r), \"token_bytes\": \"\(Data(t.utf8).base64EncodedString())\", \"token_str\": \"\(t)\"}")
+        }
+        let path = try TokenizerTestFiles.temporaryFile("vocab.json", "[" + entries.joined(separator: ",") + "]")
+        let tok = try TikTokenizer(rankFile: path, pattern: .megatronV1)
+        #expect(tok.vocabSize == 1258)
+        #expect(tok.encode("abc abd") == [1257, 1000 + 32, 1256, 1000 + 100])
+        #expect(try tok.decode(tok.encode("abc abd</s>")) == "abc abd</s>")
+    }
+
+    @Test func oneTokenizerEncodesConcurrently() async throws {
+        let tok = try TokenizerTests.gpt2()
+        let docs = Array(try TokenizerTestFiles.shakespeare().prefix(64))
+        let sequential = docs.map { tok.encode($0) }
+        let concurrent = await withTaskGroup(of: (Int, [Int]).self) { group in
+            for (i, d) in docs.enumerated() { group.addTask { (i, tok.encode(d)) } }
+            var out = [[Int]](repeating: [], count: docs.count)
+            for await (i, ids) in group { out[i] = ids }
+            return out
+        }
+        #expect(concurrent == sequential)
+    }
+}

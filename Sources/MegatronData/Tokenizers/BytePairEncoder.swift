@@ -43,11 +43,13 @@ final class BytePairEncoder: Sendable {
         self.merges = m
         var bytes: [UInt8] = [], start: [Int] = [0], known: [Bool] = []
         var table = directLookup ? ByteStringTable(capacity: tokens.count) : nil
+        // Specials never come out of ordinary text, even where their bytes are also a token.
+        let specialIds = Set(specials.values)
         for (id, t) in tokens.enumerated() {
             bytes.append(contentsOf: t ?? [])
             start.append(bytes.count)
             known.append(t != nil)
-            if let t, !specials.values.contains(id) { table?.insert(t, value: Int64(id)) }
+            if let t, !specialIds.contains(id) { table?.insert(t, value: Int64(id)) }
         }
         self.direct = table
         self.tokenBytes = bytes

@@ -7,7 +7,8 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
     /// GPT-2's (tiktoken `r50k_base`/`p50k_base`, HF ByteLevel with `use_regex`):
     /// `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
     case gpt2
-    /// tiktoken `cl100k_base`'s (also Llama 3's):
+    /// tiktoken `cl100k_base`'s (also Llama 3's; tiktoken 0.14 spells it with possessive
+    /// quantifiers, `\s++$` and `\s*[\r\n]`, which split identically):
     /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
     case cl100k
     /// Megatron-LM's `--tiktoken-pattern v1` (`PATTERN_TIKTOKEN`, Tekken-style): cl100k's without
@@ -116,14 +117,13 @@ struct PieceScanner {
     func gpt2(_ i: Int) -> Int {
         let b = p[i]
         if b == UInt8(ascii: "'"), let end = contraction(i, ignoreCase: false) { return end }
-        var (c, len) = scalar(i)
+        var c = scalar(i).0
         var start = i
         // ` ?X+`: a space joins a following run of letters, numbers or other symbols.
         if b == 0x20, i + 1 < n {
             let c2 = scalar(i + 1).0
-            if !c2.isWhitespace { c = c2; start = i + 1; len = 0 }
+            if !c2.isWhitespace { c = c2; start = i + 1 }
         }
-        _ = len
         switch c {
         case .letter, .number, .other: return run(start, c)
         case .space, .newline: return whitespace(i)

@@ -54,7 +54,6 @@ public struct TrainingSetup: Sendable {
             guard let value else { throw .missing(flag) }
             return value
         }
-        guard args.mockData else { throw .noData }
         var c = TransformerConfig(
             numLayers: try required(args.numLayers, "--num-layers"),
             hiddenSize: try required(args.hiddenSize, "--hidden-size"),
@@ -150,7 +149,6 @@ public struct TrainingSetup: Sendable {
 /// An inconsistent or incomplete set of training flags.
 public enum SetupError: Error, CustomStringConvertible {
     case missing(String)
-    case noData
     case conflict(String, String)
     case batch(global: Int, micro: Int, dataParallel: Int)
     case model(ConfigError)
@@ -162,7 +160,6 @@ public enum SetupError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .missing(flag): "\(flag) is required"
-        case .noData: "no training data: pass --mock-data (reading --data-path datasets is not implemented yet)"
         case let .conflict(a, b): "\(a) and \(b) cannot be used together"
         case let .batch(g, m, dp):
             "--global-batch-size \(g) is not divisible by --micro-batch-size \(m) × data-parallel size \(dp)"

@@ -75,14 +75,14 @@ struct Launch: ParsableCommand {
     private func trainOnThreads() throws {
         let args = try parseTrainingArguments(Array(command.dropFirst()), command: "megatron launch -- train")
         try reportingErrors {
-            let setup = try TrainingSetup(args, worldSize: nprocPerNode)
+            let (ready, data) = try prepareTraining(args, worldSize: nprocPerNode)
             let world = LocalWorld(size: nprocPerNode, timeout: Double(args.distributedTimeoutMinutes) * 60)
-            say(layoutLine(setup.parallel) + " (threads of this process, CPU)")
+            say(layoutLine(ready.parallel) + " (threads of this process, CPU)")
             try world.run { rank in
-                let groups = try ParallelGroups(setup.parallel, rank: rank) { members, _, name in
+                let groups = try ParallelGroups(ready.parallel, rank: rank) { members, _, name in
                     try world.group(ranks: members, rank: rank, name: name)
                 }
-                try train(setup, backend: CPUBackend(), groups: groups, log: rank == 0 ? say : { _ in })
+                try train(ready, data: data, backend: CPUBackend(), groups: groups, log: rank == 0 ? say : { _ in })
             }
         }
     }

@@ -12,7 +12,7 @@ struct Megatron: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "megatron",
         abstract: "Train GPT and Llama models the way Megatron-LM does, from one Swift binary.",
-        subcommands: [Train.self, Bench.self, Launch.self, BenchGEMM.self, BenchNCCL.self, Flags.self, Doctor.self, GPUCheck.self])
+        subcommands: [Train.self, Bench.self, Preprocess.self, Launch.self, BenchGEMM.self, BenchNCCL.self, Flags.self, Doctor.self, GPUCheck.self])
 }
 
 /// Writes one line to standard output at once (unbuffered, so log lines appear as they happen);
@@ -86,22 +86,29 @@ struct Train: ParsableCommand {
         try reportingErrors {
             let rank = try DistributedRank.join(timeoutSeconds: Double(args.distributedTimeoutMinutes) * 60)
             defer { if rank != nil { NCCLProcessGroup.stopWatchdogs() } }  // before NCCL's exit-time teardown
-            let setup = try TrainingSetup(args, worldSize: rank?.environment.worldSize ?? 1)
+            let (setup, data) = try prepareTraining(args, worldSize: rank?.environment.worldSize ?? 1)
             let backend = try rank?.backend ?? makeBackend(args.device, computeDType: setup.computeDType)
             rank?.announce(setup)
-            try train(setup, backend: backend, groups: try rank?.groups(setup.parallel) ?? .single, log: say)
+            try train(setup, data: data, backend: backend, groups: try rank?.groups(setup.parallel) ?? .single, log: say)
         }
     }
 }
 
-/// Trains `setup` on mock data, logging through `log` (a no-op on all ranks but the first).
-func train(_ setup: TrainingSetup, backend: any Backend, groups: ParallelGroups, log: (String) -> Void) throws {
+/// The run's setup and data: the tokenizer (when given) decides the vocabulary and the
+/// end-of-document id, then the datasets are built.
+func prepareTraining(_ args: TrainingArguments, worldSize: Int) throws -> (TrainingSetup, TrainingData) {
+    let (resolved, tokenizer) = try TrainingData.loadTokenizer(args)
+    var setup = try TrainingSetup(resolved, worldSize: worldSize)
+    setup.eodToken = tokenizer?.eod
+    return (setup, try TrainingData(resolved, setup: setup, tokenizer: tokenizer))
+}
+
+/// Trains `setup` on `data`, logging through `log` (a no-op on all ranks but the first).
+func train(_ setup: TrainingSetup, data: TrainingData, backend: any Backend, groups: ParallelGroups, log: (String) -> Void) throws {
     let c = setup.model
     log("model: \(c.numLayers) layers, hidden \(c.hiddenSize), \(c.numAttentionHeads) heads (\(c.queryGroups) query groups), "
         + "ffn \(c.ffnSize), seq \(c.seqLength), vocab \(c.vocabSize) padded to \(c.paddedVocabSize)")
-    let train = MockGPTDataset(vocabSize: c.vocabSize, seqLength: c.seqLength, seed: setup.seed)
-    let valid = MockGPTDataset(vocabSize: c.vocabSize, seqLength: c.seqLength, seed: mixSeed(setup.seed))
-    let trainer = try Trainer(setup: setup, backend: backend, train: train, validation: valid, groups: groups)
+    let trainer = try Trainer(setup: setup, backend: backend, train: data.train, validation: data.validation, groups: groups)
     log("parameters: \(trainer.model.store.layout.fullCount), micro-batches per iteration: \(setup.microBatchesPerIteration)")
     try trainer.run(log: log)
 }

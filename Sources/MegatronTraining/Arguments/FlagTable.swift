@@ -549,7 +549,7 @@ public struct FlagTable: Sendable {
         .text("tokenizer-model", \.tokenizerModel, placeholder: "FILE", .data,
               help: "SentencePiece model file (or HF tokenizer.json / tiktoken rank file)."),
         .text("tiktoken-pattern", \.tiktokenPattern, placeholder: "PATTERN", .data,
-              help: "TikTokenizer's pre-tokenizer: `v1` (GPT-2's) or `v2` (cl100k's)."),
+              help: "TikTokenizer's pre-tokenizer: `v1` (Megatron's), or tiktoken's `gpt2` or `cl100k`."),
         .toggle("eod-mask-loss", \.eodMaskLoss, .data, help: "Leave end-of-document tokens out of the loss."),
         .toggle("reset-position-ids", \.resetPositionIds, .data, help: "Restart position ids after each end-of-document token."),
         .toggle("reset-attention-mask", \.resetAttentionMask, .data,

@@ -34,6 +34,7 @@ public struct TrainingData: Sendable {
             validation = MockGPTDataset(vocabSize: c.vocabSize, seqLength: c.seqLength, seed: mixSeed(setup.seed))
             return
         }
+        guard !args.dataPath.isEmpty || !args.trainDataPath.isEmpty else { throw TrainingDataError.noData }
         guard tokenizer != nil else { throw TrainingDataError.noTokenizer }
         // Megatron's sample counts: every training step, and every evaluation (plus the last).
         let gbs = setup.globalBatchSize

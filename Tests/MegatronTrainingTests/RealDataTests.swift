@@ -1,0 +1,70 @@
+import Foundation
+import MegatronCPU
+import MegatronData
+import MegatronTraining
+import Testing
+
+/// `megatron preprocess` then `megatron train` on a real corpus, read in place from the shared
+/// data folder (`../shared/data` next to the repository).
+@Suite("Training on a preprocessed corpus")
+struct RealDataTests {
+    static let shared = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../shared/data").standardized
+
+    static func file(_ path: String) throws -> String {
+        let url = shared.appendingPathComponent(path)
+        try #require(FileManager.default.fileExists(atPath: url.path), "the shared data file \(url.path) is missing")
+        return url.path
+    }
+
+    @Test func kingJamesBibleThroughGPT2BPEAndFiftyIterations() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kjv-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let tokenizerFlags = ["--tokenizer-type", "GPT2BPETokenizer", "--vocab-file", try Self.file("tokenizers/gpt2/vocab.json"),
+                              "--merge-file", try Self.file("tokenizers/gpt2/merges.txt")]
+        let tokenizer = try TokenizerOptions(type: "GPT2BPETokenizer", vocabFile: tokenizerFlags[3], mergeFile: tokenizerFlags[5]).make()
+        let options = Preprocessor.Options(input: try Self.file("corpora/kjv.jsonl"), outputPrefix: dir.appendingPathComponent("kjv").path,
+                                           appendEOD: true, workers: 2)
+        let totals = try Preprocessor.run(options, tokenizer: tokenizer)
+        #expect(totals.documents == 1189)
+        let corpus = try IndexedDataset(prefix: options.prefix(for: "text"))
+        #expect(corpus.documentCount == 1189)
+        #expect(try corpus.tokens(sequence: 0, offset: 0, count: 3) == tokenizer.encode("In the beginning").prefix(3).map(Int32.init))
+
+        // A tiny GPT (small enough for a debug build): 16 tokens per step over the full vocabulary.
+        let args = try TrainingArguments.parse(tokenizerFlags + [
+            "--data-path", options.prefix(for: "text"), "--split", "98,2,0",
+            "--num-layers", "1", "--hidden-size", "16", "--num-attention-heads", "2", "--seq-length", "16",
+            "--max-position-embeddings", "16", "--micro-batch-size", "1", "--global-batch-size", "1", "--train-iters", "50",
+            "--lr", "1e-2", "--eval-interval", "50", "--eval-iters", "1", "--eod-mask-loss", "--hidden-dropout", "0",
+            "--attention-dropout", "0",
+        ])
+        let (resolved, loaded) = try TrainingData.loadTokenizer(args)
+        #expect(resolved.vocabSize == 50257)
+        var setup = try TrainingSetup(resolved)
+        setup.eodToken = loaded?.eod
+        #expect(setup.eodToken == 50256)
+        let data = try TrainingData(resolved, setup: setup, tokenizer: loaded)
+        let trainer = try Trainer(setup: setup, backend: CPUBackend(), train: data.train, validation: data.validation)
+        let losses = try (0..<50).map { _ in try trainer.step().loss }
+        let first = losses.prefix(5).reduce(0, +) / 5, last = losses.suffix(5).reduce(0, +) / 5
+        #expect(first > 10 && last < first - 1, "loss \(first) → \(last)")
+        #expect(try trainer.evaluate().isFinite)
+    }
+
+    @Test func missingDataOrTokenizerIsNamed() throws {
+        let flags = ["--num-layers", "1", "--hidden-size", "16", "--num-attention-heads", "2", "--seq-length", "16",
+                     "--micro-batch-size", "1", "--train-iters", "1", "--lr", "1e-3", "--vocab-size", "100"]
+        let setup = try TrainingSetup(try TrainingArguments.parse(flags))
+        #expect(throws: TrainingDataError.noData) { try TrainingData(try TrainingArguments.parse(flags), setup: setup, tokenizer: nil) }
+        #expect(throws: TrainingDataError.noTokenizer) {
+            try TrainingData(try TrainingArguments.parse(flags + ["--data-path", "/nonexistent/x"]), setup: setup, tokenizer: nil)
+        }
+        #expect(throws: TokenizerOptionsError.missing(flag: "--merge-file", type: "GPT2BPETokenizer")) {
+            try TrainingData.loadTokenizer(try TrainingArguments.parse(flags + ["--tokenizer-type", "GPT2BPETokenizer", "--vocab-file", "v.json"]))
+        }
+        #expect(throws: (any Error).self) {
+            try TrainingData(try TrainingArguments.parse(flags + ["--data-path", "0.5", "/nonexistent/a", "x", "/b"]), setup: setup,
+                             tokenizer: NullTokenizer(vocabSize: 100))
+        }
+    }
+}

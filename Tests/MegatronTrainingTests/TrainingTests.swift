@@ -29,9 +29,6 @@ struct TrainingTests {
         #expect(throws: SetupError.self) { try TrainingSetup(try tinyArgs(["--swiglu", "--openai-gelu"])) }
         #expect(throws: SetupError.self) { try TrainingSetup(try tinyArgs(["--hidden-size", "30"])) }
         #expect(throws: SetupError.self) { try TrainingSetup(try tinyArgs(["--lr-warmup-iters", "2", "--lr-warmup-fraction", "0.1"])) }
-        var noData = try tinyArgs()
-        noData.mockData = false
-        #expect(throws: SetupError.self) { try TrainingSetup(noData) }
         var noLR = try tinyArgs()
         noLR.lr = nil
         do {

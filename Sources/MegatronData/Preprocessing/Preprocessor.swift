@@ -56,6 +56,12 @@ public enum Preprocessor {
         }
         guard !options.jsonKeys.isEmpty else { throw PreprocessError.invalid("--json-keys needs at least one key") }
         let eod: Int? = options.appendEOD ? try tokenizer.eod ?? { throw PreprocessError.invalid("--append-eod: this tokenizer has no end-of-document id") }() : nil
+        let folder = URL(fileURLWithPath: options.outputPrefix).deletingLastPathComponent()
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        } catch {
+            throw PreprocessError.invalid("--output-prefix \(options.outputPrefix): cannot create the folder \(folder.path) (\(error))")
+        }
         let dtype = IndexedDType.optimal(vocabSize: tokenizer.vocabSize)
         let builders = try options.jsonKeys.map { try IndexedDatasetBuilder(prefix: options.prefix(for: $0), dtype: dtype) }
         let start = Date()

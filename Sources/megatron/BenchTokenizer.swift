@@ -15,25 +15,11 @@ struct BenchTokenizer: ParsableCommand {
     @Option(help: "The JSON key holding the text.")
     var jsonKey = "text"
 
-    @Option(help: "One of \(TokenizerOptions.types.joined(separator: ", ")).")
-    var tokenizerType: String
-
-    @Option(help: "GPT-2 vocab.json.")
-    var vocabFile: String?
-
-    @Option(help: "GPT-2 merges.txt.")
-    var mergeFile: String?
-
-    @Option(help: "SentencePiece model, HF tokenizer.json or tiktoken rank file.")
-    var tokenizerModel: String?
-
-    @Option(help: "TikTokenizer's pre-tokenizer: v1 (Megatron's), gpt2 or cl100k.")
-    var tiktokenPattern: String?
+    @OptionGroup var tokenizer: TokenizerFlags
 
     func run() throws {
         try reportingErrors {
-            let options = TokenizerOptions(type: tokenizerType, vocabFile: vocabFile, mergeFile: mergeFile, tokenizerModel: tokenizerModel,
-                                           tiktokenPattern: tiktokenPattern)
+            let options = tokenizer.options
             var iterator = JSONLines(path: input, keys: [jsonKey]).makeIterator()
             var texts: [String] = []
             while let document = iterator.next() { texts.append(document.values[0]) }
@@ -42,7 +28,7 @@ struct BenchTokenizer: ParsableCommand {
             say(String(format: "%@: %d documents, %.2f MB", input, texts.count, Double(bytes) / 1e6))
             let cold = TokenizerBenchmark.run(try options.make(), texts: texts, repeats: 1, warmup: false)
             let warm = TokenizerBenchmark.run(try options.make(), texts: texts, repeats: 3)
-            say(String(format: "%@: cold %.1f MB/s, warm %.1f MB/s (one thread)", tokenizerType, cold, warm))
+            say(String(format: "%@: cold %.1f MB/s, warm %.1f MB/s (one thread)", tokenizer.tokenizerType, cold, warm))
         }
     }
 }

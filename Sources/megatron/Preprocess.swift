@@ -17,23 +17,7 @@ struct Preprocess: ParsableCommand {
     @Option(help: "Path prefix of the output datasets: {prefix}_{key}_document.bin/.idx.")
     var outputPrefix: String
 
-    @Option(help: "One of \(TokenizerOptions.types.joined(separator: ", ")).")
-    var tokenizerType: String
-
-    @Option(help: "GPT-2 vocab.json (GPT2BPETokenizer).")
-    var vocabFile: String?
-
-    @Option(help: "GPT-2 merges.txt (GPT2BPETokenizer).")
-    var mergeFile: String?
-
-    @Option(help: "SentencePiece model, HF tokenizer.json or tiktoken rank file.")
-    var tokenizerModel: String?
-
-    @Option(help: "TikTokenizer's pre-tokenizer: v1 (Megatron's), gpt2 or cl100k.")
-    var tiktokenPattern: String?
-
-    @Option(help: "Vocabulary size (NullTokenizer; TikTokenizer optionally).")
-    var vocabSize: Int?
+    @OptionGroup var tokenizer: TokenizerFlags
 
     @ArgumentParser.Flag(help: "Append the end-of-document token to every document.")
     var appendEod = false
@@ -52,12 +36,11 @@ struct Preprocess: ParsableCommand {
             if splitSentences {
                 throw ValidationError("--split-sentences is not implemented (it needs an NLTK-compatible sentence splitter)")
             }
-            let tokenizer = try TokenizerOptions(type: tokenizerType, vocabFile: vocabFile, mergeFile: mergeFile, tokenizerModel: tokenizerModel,
-                                                 tiktokenPattern: tiktokenPattern, vocabSize: vocabSize).make()
+            let loaded = try tokenizer.options.make()
             let options = Preprocessor.Options(input: input, jsonKeys: jsonKeys, outputPrefix: outputPrefix, appendEOD: appendEod,
                                                workers: workers, logInterval: logInterval)
-            say("tokenizer: \(tokenizerType), \(tokenizer.vocabSize) ids; writing \(jsonKeys.map { options.prefix(for: $0) }.joined(separator: ", "))")
-            try Preprocessor.run(options, tokenizer: tokenizer) { say($0.description) }
+            say("tokenizer: \(tokenizer.tokenizerType), \(loaded.vocabSize) ids; writing \(jsonKeys.map { options.prefix(for: $0) }.joined(separator: ", "))")
+            try Preprocessor.run(options, tokenizer: loaded) { say($0.description) }
         }
     }
 }

@@ -76,7 +76,7 @@ struct SentencePieceCorruptionTests {
         #expect(model.pieceCount == 400)
         #expect(try model.decode(model.encode("the sea")) == "the sea")
 
-        var rng = SplitMix64(seed: 20_240_607)
+        var rng = SeededGenerator(seed: 20_240_607)
         for _ in 0..<200 {
             let length = Int(rng.next() % UInt64(small.count))
             expectFileError(Array(small.prefix(length)), path: path, "truncated to \(length) bytes")
@@ -102,18 +102,5 @@ struct SentencePieceCorruptionTests {
             }
         }
         #expect(accepted < 300)
-    }
-}
-
-/// A small seeded generator, so the fuzz is the same on every run.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

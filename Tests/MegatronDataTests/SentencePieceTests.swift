@@ -1,5 +1,6 @@
 import Foundation
 import MegatronData
+import MegatronTensor
 import Testing
 
 /// SentencePieceModel and Megatron's SentencePieceTokenizer against what the `sentencepiece`
@@ -97,24 +98,16 @@ struct SentencePieceTests {
             for id in ids { withUnsafeBytes(of: Int32(id).littleEndian) { bytes += $0 } }
         }
         #expect(counts == expected.counts)
-        #expect(SentencePieceSHA256.hex(bytes) == expected.sha256)
+        #expect(SHA256.hexString(SHA256.hash(bytes)) == expected.sha256)
         // A document with no byte-fallback oddities reads back as itself.
         #expect(try model.decode(model.encode(documents[0])) == documents[0])
     }
 
-    /// BPE with a heap is O(n log n): a long run of one character (the quadratic case for a
-    /// rescanning implementation) encodes quickly.
-    @Test func longInputIsNotQuadratic() throws {
+    /// A long run of two characters (the quadratic case for a rescanning implementation;
+    /// the heap keeps it O(n log n)) encodes and reads back.
+    @Test func longRepetitiveInputRoundTrips() throws {
         let model = try SentencePieceModel(contentsOf: Support.modelPath)
         let text = String(repeating: "ab", count: 50_000)
-        let clock = ContinuousClock(), start = clock.now
-        let ids = model.encode(text)
-        #expect(clock.now - start < .seconds(10))
-        #expect(try model.decode(ids) == text)
-    }
-
-    @Test func sha256MatchesKnownDigest() {
-        #expect(SentencePieceSHA256.hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(SentencePieceSHA256.hex([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(try model.decode(model.encode(text)) == text)
     }
 }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import MegatronTensor
 
 /// The on-disk cache of compiled kernels, one file per SHA-256 key of (source, options,
 /// architecture, NVRTC version), in `$MEGATRON_KERNEL_CACHE` or

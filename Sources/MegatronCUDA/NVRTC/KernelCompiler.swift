@@ -1,4 +1,5 @@
 import Foundation
+import MegatronTensor
 
 /// A kernel compiled by NVRTC (or read back from the disk cache).
 public struct CompiledKernel: Sendable {

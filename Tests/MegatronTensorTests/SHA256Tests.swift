@@ -1,5 +1,5 @@
 import Testing
-@testable import MegatronCUDA
+import MegatronTensor
 
 /// FIPS 180-4 example vectors plus lengths around the padding boundaries (55, 56, 64, 119
 /// bytes), checked against Python's hashlib.

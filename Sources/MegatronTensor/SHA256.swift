@@ -1,4 +1,4 @@
-/// SHA-256 (FIPS 180-4), for kernel-cache keys and cache-file checksums. Small and dependency
+/// SHA-256 (FIPS 180-4), for kernel-cache keys, cache-file checksums and test digests. Small and dependency
 /// free; not constant-time (nothing secret is hashed).
 ///
 ///     SHA256.hex("abc")  // "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
@@ -74,7 +74,7 @@ public struct SHA256: Sendable {
     /// The digest of a string's UTF-8 bytes, as 64 lowercase hex digits.
     public static func hex(_ string: String) -> String { hexString(hash(string.utf8)) }
 
-    static func hexString(_ digest: [UInt8]) -> String {
+    public static func hexString(_ digest: [UInt8]) -> String {
         let digits = Array("0123456789abcdef")
         return String(digest.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] })
     }

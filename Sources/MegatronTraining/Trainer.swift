@@ -36,6 +36,10 @@ public final class Trainer {
     let distributedOptimizer: DistributedOptimizer?
     public let train: any GPTSampleSource
     public let validation: (any GPTSampleSource)?
+    /// Megatron's sampler over `train`, assembling the next micro-batches on a background thread.
+    let trainLoader: GPTBatchLoader
+    let validationLoader: GPTBatchLoader?
+    private var prefetching = false
     public private(set) var iteration = 0
     public private(set) var consumedSamples = 0
     public private(set) var skippedIterations = 0
@@ -68,6 +72,9 @@ public final class Trainer {
         self.setup = setup
         self.train = train
         self.validation = validation
+        let (dpRank, dpSize) = (dataParallelGroup?.rank ?? 0, dataParallelGroup?.size ?? 1)
+        trainLoader = GPTBatchLoader(source: train, setup: setup, dataParallelRank: dpRank, dataParallelSize: dpSize)
+        validationLoader = validation.map { GPTBatchLoader(source: $0, setup: setup, dataParallelRank: dpRank, dataParallelSize: dpSize) }
         self.dataParallelGroup = dataParallelGroup
         self.tensorParallelGroup = tensorParallelGroup
         lossScaler = setup.lossScaler
@@ -94,6 +101,8 @@ public final class Trainer {
         }
     }
 
+    deinit { trainLoader.stop() }
+
     /// A trainer on one rank of a parallel layout.
     public convenience init(setup: TrainingSetup, backend: any Backend, train: any GPTSampleSource, validation: (any GPTSampleSource)?,
                             groups: ParallelGroups) throws {
@@ -118,8 +127,12 @@ public final class Trainer {
         let lossScale = Float(lossScaler?.scale ?? 1)
         // Losses are read after every micro-batch is queued, so the host never waits mid-step.
         var losses: [MicroBatchLoss] = []
+        if !prefetching {
+            trainLoader.startPrefetching(fromConsumedSamples: consumedSamples)
+            prefetching = true
+        }
         for micro in 0..<m {
-            let batch = try makeBatch(train, firstSample: firstSample(consumedSamples, microBatch: micro))
+            let batch = try upload(trainLoader.next())
             // Under --overlap-param-gather each layer waits for its bucket of the last step's all-gather.
             let state = try model.forward(batch, dropoutSeed: dropoutSeed(iteration: iteration, microBatch: micro),
                                           parametersNeeded: distributedOptimizer.map { $0.waitForParameters(below:) })
@@ -154,27 +167,20 @@ public final class Trainer {
 
     /// Mean loss over `--eval-iters` validation batches, without dropout.
     public func evaluate() throws -> Double {
-        guard let validation, setup.evalIters > 0 else { return .nan }
+        guard let validationLoader, setup.evalIters > 0 else { return .nan }
         try distributedOptimizer?.waitForParameters()
         var total = 0.0
         let perIteration = setup.microBatchesPerIteration
         for i in 0..<setup.evalIters {
             for micro in 0..<perIteration {
-                let first = firstSample(i * setup.globalBatchSize, microBatch: micro)
-                let state = try model.forward(try makeBatch(validation, firstSample: first), dropoutSeed: nil, keepLogits: true)
+                let first = validationLoader.firstSample(i * setup.globalBatchSize, microBatch: micro)
+                let state = try model.forward(try upload(validationLoader.batch(firstSample: first)), dropoutSeed: nil, keepLogits: true)
                 total += Double(try state.loss)
             }
         }
         return Double(try dataParallelMean(Float(total / Double(setup.evalIters * perIteration))))
     }
 
-    /// The first sample of micro-batch `micro` on this rank, as Megatron's pretraining sampler
-    /// hands them out: each step of the global batch takes `micro-batch × dp` consecutive
-    /// samples, and data-parallel rank r takes the r-th `micro-batch` of them.
-    func firstSample(_ consumed: Int, microBatch micro: Int) -> Int {
-        let dp = dataParallelGroup?.size ?? 1
-        return consumed + micro * setup.microBatchSize * dp + (dataParallelGroup?.rank ?? 0) * setup.microBatchSize
-    }
 
     /// Sums a rank's Σ g² over the tensor-parallel group (nil on one rank).
     private var tensorParallelSum: ((Double) throws -> Double)? {
@@ -228,35 +234,13 @@ public final class Trainer {
         try synchronize()
     }
 
-    /// Tokens and next-token targets of samples `first ..< first + micro-batch`, laid out `[s, b]`.
-    func makeBatch(_ source: any GPTSampleSource, firstSample first: Int) throws -> GPTBatch {
-        let (s, b) = (setup.model.seqLength, setup.microBatchSize)
-        var tokens = [Int32](repeating: 0, count: s * b), targets = tokens
-        var mask: [Float]? = setup.eodMaskLoss ? Array(repeating: 1, count: s * b) : nil
-        var positions: [Int32]? = setup.resetPositionIds ? Array(repeating: 0, count: s * b) : nil
-        let eod = setup.eodToken.map(Int32.init) ?? -1
-        for j in 0..<b {
-            let sample = try source.sample(first + j)
-            guard sample.count >= s + 1 else {
-                throw TensorError.invalidArgument(op: "makeBatch", message: "sample \(first + j) has \(sample.count) tokens, need \(s + 1)")
-            }
-            // Megatron's get_ltor_masks_and_position_ids: an end-of-document input token is left
-            // out of the loss, and the positions after it start again from 0.
-            var documentStart = 0
-            for t in 0..<s {
-                tokens[t * b + j] = sample[t]
-                targets[t * b + j] = sample[t + 1]
-                positions?[t * b + j] = Int32(t - documentStart)
-                if sample[t] == eod {
-                    mask?[t * b + j] = 0
-                    documentStart = t + 1
-                }
-            }
-        }
-        let backend = model.backend
-        return GPTBatch(tokens: try backend.tensor(int32: tokens, shape: [s, b]), targets: try backend.tensor(int32: targets, shape: [s, b]),
-                        lossMask: try mask.map { try backend.tensor($0, shape: [s, b]) },
-                        positions: try positions.map { try backend.tensor(int32: $0, shape: [s, b]) })
+    /// A host micro-batch on the device.
+    func upload(_ host: GPTBatchLoader.HostBatch) throws -> GPTBatch {
+        let shape: Shape = [setup.model.seqLength, setup.microBatchSize]
+        let b = model.backend
+        return GPTBatch(tokens: try b.tensor(int32: host.tokens, shape: shape), targets: try b.tensor(int32: host.targets, shape: shape),
+                        lossMask: try host.lossMask.map { try b.tensor($0, shape: shape) },
+                        positions: try host.positions.map { try b.tensor(int32: $0, shape: shape) })
     }
 
     /// A distinct dropout seed per (iteration, micro-batch), derived from `--seed`.

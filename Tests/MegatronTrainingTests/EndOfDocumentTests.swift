@@ -22,20 +22,19 @@ struct EndOfDocumentTests {
 
     @Test func maskAndPositionsFollowMegatron() throws {
         let t = try trainer(["--eod-mask-loss", "--reset-position-ids"], eod: 0)
-        let batch = try t.makeBatch(Documents(), firstSample: 0)
-        let b = t.model.backend
+        let batch = try t.trainLoader.batch(firstSample: 0)
         // Sequence-major [s, b]: column 0 is sample 0 (documents end at t = 2 and 5), column 1 sample 1.
-        let mask = try b.download(try #require(batch.lossMask))
+        let mask = try #require(batch.lossMask)
         #expect(stride(from: 0, to: 12, by: 2).map { mask[$0] } == [1, 1, 0, 1, 1, 0])
         #expect(stride(from: 1, to: 12, by: 2).map { mask[$0] } == [1, 1, 1, 1, 1, 1])
-        let positions = try b.download(try #require(batch.positions)).map(Int.init)
+        let positions = try #require(batch.positions).map(Int.init)
         #expect(stride(from: 0, to: 12, by: 2).map { positions[$0] } == [0, 1, 2, 0, 1, 2])
         #expect(stride(from: 1, to: 12, by: 2).map { positions[$0] } == [0, 1, 2, 3, 4, 5])
         #expect(try t.step().loss.isFinite)
     }
 
     @Test func withoutTheOptionsNothingIsMasked() throws {
-        let batch = try trainer([], eod: 0).makeBatch(Documents(), firstSample: 0)
+        let batch = try trainer([], eod: 0).trainLoader.batch(firstSample: 0)
         #expect(batch.lossMask == nil && batch.positions == nil)
     }
 

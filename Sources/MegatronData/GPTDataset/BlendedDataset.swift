@@ -89,8 +89,17 @@ public struct BlendedDataset: GPTSampleSource {
 }
 
 /// A blend Megatron would also refuse.
-public enum BlendedDatasetError: Error, Equatable {
+public enum BlendedDatasetError: Error, Equatable, CustomStringConvertible {
     case invalidWeights([Double])
     case mixedSequenceLengths([Int])
     case oversampled(dataset: Int, requested: Int, available: Int)
+
+    public var description: String {
+        switch self {
+        case let .invalidWeights(w): "blend weights \(w) are invalid: expected one non-negative weight per dataset, not all 0"
+        case let .mixedSequenceLengths(s): "blended datasets have different sequence lengths \(s)"
+        case let .oversampled(d, requested, available):
+            "the blend asks dataset \(d) for \(requested) samples but it has \(available)"
+        }
+    }
 }

@@ -58,6 +58,12 @@ public struct DatasetSplit: Equatable, Sendable {
 }
 
 /// A `--split` string Megatron would reject.
-public enum DatasetSplitError: Error, Equatable {
+public enum DatasetSplitError: Error, Equatable, CustomStringConvertible {
     case invalid(String)
+
+    public var description: String {
+        switch self {
+        case let .invalid(text): "--split \(text) is invalid: expected up to three non-negative weights that are not all 0, e.g. 969,30,1"
+        }
+    }
 }

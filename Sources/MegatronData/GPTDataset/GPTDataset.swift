@@ -92,7 +92,14 @@ public struct GPTDataset: GPTSampleSource {
 }
 
 /// A GPTDataset that Megatron would also refuse to build.
-public enum GPTDatasetError: Error, Equatable {
+public enum GPTDatasetError: Error, Equatable, CustomStringConvertible {
     case emptySplit(Range<Int>)
     case sequenceLengthTooShort(Int)
+
+    public var description: String {
+        switch self {
+        case let .emptySplit(range): "the split's document range \(range) is empty or outside the dataset (check --split)"
+        case let .sequenceLengthTooShort(s): "--seq-length \(s) is too short for a GPT dataset (at least 2)"
+        }
+    }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why an IndexedDataset pair could not be opened, read or written. Every reading case names the
 /// file and the byte offset of the offending field, and says what was expected there, so a
 /// corrupt dataset can be found with `xxd` rather than a debugger.
@@ -47,7 +49,7 @@ public enum IndexedDatasetError: Error, Equatable, Sendable, CustomStringConvert
     public var description: String {
         switch self {
         case let .io(path, operation, errno):
-            return "\(path): \(operation) failed (errno \(errno))"
+            return "\(path): \(operation) failed: \(String(cString: strerror(errno))) (errno \(errno))"
         case let .truncated(path, field, offset, needed, fileSize):
             return "\(path): file ends at byte \(fileSize), expected \(needed) bytes of \(field) at offset \(offset)"
         case let .badMagic(path, found):

@@ -8,8 +8,8 @@
 ///                                numSamples: 500_000, seed: 1234)
 ///     let tokens = try train.sample(0)    // 1025 ids
 ///
-/// Not yet here: the EOD-dependent options (`--reset-position-ids`, `--reset-attention-mask`,
-/// `--eod-mask-loss`), which change masks and position ids, not the sample order.
+/// The EOD-dependent options (`--eod-mask-loss`, `--reset-position-ids`) change masks and
+/// position ids, not the sample order: the training loader applies them.
 public struct GPTDataset: GPTSampleSource {
     /// The tokenised corpus (Megatron's IndexedDataset).
     public let sequences: any TokenSequences

@@ -26,8 +26,8 @@ struct BenchTokenizer: ParsableCommand {
             if let error = iterator.error { throw error }
             let bytes = texts.reduce(0) { $0 + $1.utf8.count }
             say(String(format: "%@: %d documents, %.2f MB", input, texts.count, Double(bytes) / 1e6))
-            let cold = TokenizerBenchmark.run(try options.make(), texts: texts, repeats: 1, warmup: false)
-            let warm = TokenizerBenchmark.run(try options.make(), texts: texts, repeats: 3)
+            let cold = try TokenizerBenchmark.run(try options.make(), texts: texts, repeats: 1, warmup: false)
+            let warm = try TokenizerBenchmark.run(try options.make(), texts: texts, repeats: 3)
             say(String(format: "%@: cold %.1f MB/s, warm %.1f MB/s (one thread)", tokenizer.tokenizerType, cold, warm))
         }
     }

@@ -40,6 +40,21 @@ struct GPTDatasetOrderTests {
         #expect(d.shuffleIndex == train.shuffle_index)
     }
 
+    /// Megatron would loop forever on these; here they are errors.
+    @Test func splitsWithoutTokensAreRefused() throws {
+        struct Empty: TokenSequences {
+            let sequenceLengths: [Int32] = [0, 0, 5]
+            var documentIndices: [Int] { [0, 1, 2, 3] }
+            func tokens(sequence: Int, offset: Int, count: Int?) throws -> [Int32] { [] }
+        }
+        #expect(throws: GPTDatasetError.noTokens(0..<2)) {
+            try GPTDataset(sequences: Empty(), documents: 0..<2, sequenceLength: 4, numSamples: 3, seed: 1)
+        }
+        #expect(throws: GPTDatasetError.emptySplit(2..<2)) {
+            try GPTDataset(sequences: Empty(), documents: 2..<2, sequenceLength: 4, numSamples: 3, seed: 1)
+        }
+    }
+
     @Test func splitParsing() throws {
         let split = try DatasetSplit("969,30,1")
         #expect(split.ranges(count: 1000) == [0..<969, 969..<999, 999..<1000])

@@ -56,6 +56,16 @@ struct PreprocessorTests {
         #expect(bytes[0] == bytes[1])
     }
 
+    @Test func textTheTokenizerCannotReadIsNamedByLine() throws {
+        let dir = try folder()
+        let input = dir.appendingPathComponent("in.jsonl").path
+        try "{\"text\": \"1 2\"}\n{\"text\": \"3 four\"}\n".write(toFile: input, atomically: true, encoding: .utf8)
+        let options = Preprocessor.Options(input: input, outputPrefix: dir.appendingPathComponent("out").path, workers: 2)
+        #expect(throws: DataFileError.malformedLine(path: input, line: 2, message: "\(TokenizerError.notAnID("four"))")) {
+            try Preprocessor.run(options, tokenizer: NullTokenizer(vocabSize: 10))
+        }
+    }
+
     @Test func aBadLineStopsWithItsNumberAndWritesNoDataset() throws {
         let dir = try folder()
         let input = dir.appendingPathComponent("in.jsonl").path

@@ -71,7 +71,7 @@ struct TokenizerTests {
             var digest = SHA256()
             var wrongCounts = 0
             for (i, doc) in docs.enumerated() {
-                let ids = tok.encode(doc)
+                let ids = try tok.encode(doc)
                 if ids.count != counts[i] { wrongCounts += 1 }
                 for id in ids { withUnsafeBytes(of: Int32(id).littleEndian) { digest.update($0) } }
                 if i < 20 { #expect(try tok.decode(ids) == doc) }
@@ -122,8 +122,9 @@ struct TokenizerTests {
     @Test func nullTokenizerIsMegatronCores() throws {
         let tok = NullTokenizer(vocabSize: 1000)
         #expect(tok.vocabSize == 1000 && tok.eod == 999 && tok.pad == nil && tok.bos == nil)
-        #expect(tok.encode("5 17 999") == [5, 17, 999])
-        #expect(tok.encode("") == [])
+        #expect(try tok.encode("5 17 999") == [5, 17, 999])
+        #expect(try tok.encode("") == [])
+        #expect(throws: TokenizerError.notAnID("x7")) { try tok.encode("5 x7") }
         #expect(try tok.decode([5, 17, 999]) == "5 17 999")
         #expect(throws: TokenizerError.idOutOfRange(id: 1000, vocabSize: 1000)) { try tok.decode([1000]) }
         #expect(NullTokenizer(vocabSize: 10, eod: 3, pad: 4).eod == 3)

@@ -45,6 +45,7 @@ public struct GPTDataset: GPTSampleSource {
             throw GPTDatasetError.emptySplit(documents)
         }
         guard sequenceLength > 1 else { throw GPTDatasetError.sequenceLengthTooShort(sequenceLength) }
+        guard documents.contains(where: { sizes[$0] > 0 }) else { throw GPTDatasetError.noTokens(documents) }
         self.sequences = sequences
         self.documents = documents
         self.seqLength = sequenceLength
@@ -95,9 +96,12 @@ public struct GPTDataset: GPTSampleSource {
 public enum GPTDatasetError: Error, Equatable, CustomStringConvertible {
     case emptySplit(Range<Int>)
     case sequenceLengthTooShort(Int)
+    /// Every document of the split is empty.
+    case noTokens(Range<Int>)
 
     public var description: String {
         switch self {
+        case let .noTokens(range): "the split's documents \(range) hold no tokens (empty documents only)"
         case let .emptySplit(range): "the split's document range \(range) is empty or outside the dataset (check --split)"
         case let .sequenceLengthTooShort(s): "--seq-length \(s) is too short for a GPT dataset (at least 2)"
         }

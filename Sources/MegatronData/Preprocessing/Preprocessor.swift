@@ -74,7 +74,7 @@ public enum Preprocessor {
             while batch.count < batchSize, let document = iterator.next() { batch.append(document) }
             if let error = iterator.error { throw error }
             guard !batch.isEmpty else { break }
-            let encoded = encode(batch, keys: options.jsonKeys.count, tokenizer: tokenizer, workers: options.workers, eod: eod)
+            let encoded = try encode(batch, path: options.input, tokenizer: tokenizer, workers: options.workers, eod: eod)
             for (document, ids) in zip(batch, encoded) {
                 for (builder, tokens) in zip(builders, ids) {
                     try builder.add(document: tokens, lengths: tokens.isEmpty ? [] : [tokens.count])
@@ -94,25 +94,33 @@ public enum Preprocessor {
     }
 
     /// Each document's ids per key (with the end-of-document id on non-empty ones), tokenised
-    /// on `workers` threads, in input order.
-    private static func encode(_ batch: [JSONLines.Document], keys: Int, tokenizer: any Tokenizer, workers: Int, eod: Int?) -> [[[Int]]] {
+    /// on `workers` threads, in input order. Text the tokenizer cannot read is an error naming
+    /// the first such line of `path`.
+    private static func encode(_ batch: [JSONLines.Document], path: String, tokenizer: any Tokenizer, workers: Int,
+                               eod: Int?) throws -> [[[Int]]] {
         final class Results: @unchecked Sendable {
             // Sendable: each slot is written by exactly one iteration of concurrentPerform.
-            var slots: [[[Int]]]
-            init(_ n: Int) { slots = Array(repeating: [], count: n) }
+            var slots: [Result<[[Int]], any Error>]
+            init(_ n: Int) { slots = Array(repeating: .success([]), count: n) }
         }
         let results = Results(batch.count)
         let chunk = (batch.count + workers - 1) / workers
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             for i in w * chunk..<min(batch.count, (w + 1) * chunk) {
-                results.slots[i] = batch[i].values.map { text in
-                    var ids = tokenizer.encode(text)
-                    if let eod, !ids.isEmpty { ids.append(eod) }
-                    return ids
+                results.slots[i] = Result {
+                    try batch[i].values.map { text in
+                        var ids = try tokenizer.encode(text)
+                        if let eod, !ids.isEmpty { ids.append(eod) }
+                        return ids
+                    }
                 }
             }
         }
-        return results.slots
+        return try zip(batch, results.slots).map { document, slot in
+            do { return try slot.get() } catch {
+                throw DataFileError.malformedLine(path: path, line: document.line, message: "\(error)")
+            }
+        }
     }
 }
 

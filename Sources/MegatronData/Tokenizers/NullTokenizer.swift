@@ -19,11 +19,11 @@ public struct NullTokenizer: Tokenizer {
     }
 
     /// The integers of `text`. Megatron splits on single spaces (`text.split(' ')`); runs of
-    /// whitespace are accepted here too. A piece that is not an integer is a programming error,
-    /// as it is in Megatron (`int(x)` raises).
-    public func encode(_ text: String) -> [Int] {
-        text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }).map { piece in
-            guard let id = Int(piece) else { preconditionFailure("NullTokenizer: \"\(piece)\" is not an integer id") }
+    /// whitespace are accepted here too. A piece that is not an integer throws, as Megatron's
+    /// `int(x)` raises.
+    public func encode(_ text: String) throws -> [Int] {
+        try text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }).map { piece in
+            guard let id = Int(piece) else { throw TokenizerError.notAnID(String(piece)) }
             return id
         }
     }

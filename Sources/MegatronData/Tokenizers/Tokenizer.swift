@@ -12,8 +12,9 @@ public protocol Tokenizer: Sendable {
     var eod: Int? { get }
     var bos: Int? { get }
     var pad: Int? { get }
-    /// The ids of `text` (no special tokens added).
-    func encode(_ text: String) -> [Int]
+    /// The ids of `text` (no special tokens added). Throws only where the type cannot read the
+    /// text (``NullTokenizer`` on a piece that is not an integer).
+    func encode(_ text: String) throws -> [Int]
     /// The text of `ids`; byte sequences that are not valid UTF-8 become U+FFFD. An id outside
     /// the vocabulary throws.
     func decode(_ ids: [Int]) throws -> String
@@ -25,11 +26,14 @@ public enum TokenizerError: Error, Equatable, CustomStringConvertible {
     /// expected and, where known, at which line or offset).
     case file(path: String, message: String)
     case idOutOfRange(id: Int, vocabSize: Int)
+    /// ``NullTokenizer``'s text holds a piece that is not a decimal id.
+    case notAnID(String)
 
     public var description: String {
         switch self {
         case let .file(path, message): "tokenizer file \(path): \(message)"
         case let .idOutOfRange(id, size): "token id \(id) is outside the vocabulary 0..<\(size)"
+        case let .notAnID(piece): "NullTokenizer text must be decimal ids separated by spaces; \"\(piece)\" is not one"
         }
     }
 }

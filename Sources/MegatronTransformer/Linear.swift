@@ -81,23 +81,26 @@ public struct Linear: Sendable {
     /// Accumulates dW and db; returns dx `[T, in]`. `x` is the input ``forward(_:_:)`` was given.
     public func backward(_ dy: Tensor, input x: Tensor, _ store: ParameterStore) throws -> Tensor {
         let b = store.backend
-        guard parallelism == .column, tensorParallel.size > 1 else {
-            let dyFull = try accumulateParameterGradients(dy, input: x, store)
+        let dy2 = try dy.reshaped([dy.shape.leading, outFeatures])
+        switch parallelism {
+        case .column:
+            // Megatron's overlap: the input gradient's reduction over the group runs while the
+            // weight gradient is computed. The input is gathered first, so no two collectives
+            // of the group run at once.
+            let input = try tensorParallel.gather(x, b)
+            let partial = try b.empty([dy2.shape.leading, inFeatures], dtype: dy.dtype)
+            try b.gemm(dy2, store.compute(weight), into: partial)
+            let (dx, pending) = try tensorParallel.startReduce(partial, b)
+            try accumulateParameterGradients(dy2, whole: dy2, input: input, store)
+            try withExtendedLifetime(partial) { try pending.wait() }  // the reduction reads it until then
+            return dx
+        case .row:
+            let dyFull = try tensorParallel.gather(dy2, b)
+            try accumulateParameterGradients(dy2, whole: dyFull, input: x, store)
             let dx = try b.empty([dyFull.shape.leading, inFeatures], dtype: dy.dtype)
             try b.gemm(dyFull, store.compute(weight), into: dx)
             return dx
         }
-        // Megatron's overlap: the input gradient's reduction over the group runs while the
-        // weight gradient is computed.
-        let input = try tensorParallel.gather(x, b)
-        let dy2 = try dy.reshaped([dy.shape.leading, outFeatures])
-        let partial = try b.empty([dy2.shape.leading, inFeatures], dtype: dy.dtype)
-        try b.gemm(dy2, store.compute(weight), into: partial)
-        let (dx, pending) = try tensorParallel.startReduce(partial, b)
-        if let bias { try b.biasBackward(dy2, into: store.grad(bias)) }
-        try b.gemm(dy2, input, into: store.grad(weight), transposeA: true, transposeB: false, alpha: 1, beta: 1)
-        try withExtendedLifetime(partial) { try pending.wait() }  // the reduction reads it until then
-        return dx
     }
 
     /// Row-parallel only: accumulates dW and db of a layer whose input was `gelu(pre)`; returns
@@ -105,25 +108,22 @@ public struct Linear: Sendable {
     public func backwardThroughGeLU(_ dy: Tensor, input x: Tensor, preActivation pre: Tensor, approximate: Bool,
                                     _ store: ParameterStore) throws -> Tensor {
         precondition(parallelism == .row, "the GeLU backward precedes a row-parallel layer")
-        let dyFull = try accumulateParameterGradients(dy, input: x, store)
-        let dpre = try store.backend.empty(pre.shape, dtype: dy.dtype)
-        try store.backend.linearInputGradientThroughGeLU(dyFull, weight: store.compute(weight), preActivation: pre, into: dpre,
-                                                         approximate: approximate)
+        let b = store.backend
+        let dy2 = try dy.reshaped([dy.shape.leading, outFeatures])
+        let dyFull = try tensorParallel.gather(dy2, b)
+        try accumulateParameterGradients(dy2, whole: dyFull, input: x, store)
+        let dpre = try b.empty(pre.shape, dtype: dy.dtype)
+        try b.linearInputGradientThroughGeLU(dyFull, weight: store.compute(weight), preActivation: pre, into: dpre,
+                                             approximate: approximate)
         return dpre
     }
 
-    /// dW += dyᵀ · x, db += Σ_rows dy over what this rank saw (gathering whichever of dy and x
-    /// is sequence-split); returns dy as `[T, out]` over the whole sequence.
-    private func accumulateParameterGradients(_ dy: Tensor, input x: Tensor, _ store: ParameterStore) throws -> Tensor {
+    /// db += Σ_rows `dy` (this rank's rows: a row-parallel bias gradient is partial under sequence
+    /// parallelism, and summed over the group with the other replicated parameters' gradients),
+    /// dW += `whole`ᵀ · `input`, both `[T, ·]` over the whole sequence.
+    private func accumulateParameterGradients(_ dy: Tensor, whole: Tensor, input: Tensor, _ store: ParameterStore) throws {
         let b = store.backend
-        let dy2 = try dy.reshaped([dy.shape.leading, outFeatures])
-        // A row-parallel bias gradient comes from this rank's rows of dy (partial under sequence
-        // parallelism, summed over the group with the other replicated parameters' gradients).
-        if let bias { try b.biasBackward(dy2, into: store.grad(bias)) }
-        let (dyFull, input) = parallelism == .row
-            ? (try tensorParallel.gather(dy2, b), x)
-            : (dy2, try tensorParallel.gather(x, b))
-        try b.gemm(dyFull, input, into: store.grad(weight), transposeA: true, transposeB: false, alpha: 1, beta: 1)
-        return dyFull
+        if let bias { try b.biasBackward(dy, into: store.grad(bias)) }
+        try b.gemm(whole, input, into: store.grad(weight), transposeA: true, transposeB: false, alpha: 1, beta: 1)
     }
 }

@@ -50,9 +50,14 @@ public struct TensorParallel: Sendable {
             try group.allReduce(x, op: .sum)
             return x
         }
-        let out = try backend.empty(Shape([x.shape[0] / group.size] + x.shape.dims.dropFirst()), dtype: x.dtype)
+        let out = try sequenceSlice(like: x, backend)
         try group.reduceScatter(x, into: out, op: .sum)
         return out
+    }
+
+    /// A new tensor for this rank's slice of `x` along the sequence (`[s, …]` → `[s/tp, …]`).
+    private func sequenceSlice(like x: Tensor, _ backend: any Backend) throws -> Tensor {
+        try backend.empty(Shape([x.shape[0] / size] + x.shape.dims.dropFirst()), dtype: x.dtype)
     }
 
     /// ``reduce(_:_:)`` started alongside the caller's next work (on a communication stream
@@ -60,7 +65,7 @@ public struct TensorParallel: Sendable {
     public func startReduce(_ x: Tensor, _ backend: any Backend) throws -> (Tensor, any PendingCollective) {
         guard let group, group.size > 1 else { return (x, CompletedCollective()) }
         guard sequenceParallel else { return (x, try group.startAllReduce(x, op: .sum)) }
-        let out = try backend.empty(Shape([x.shape[0] / group.size] + x.shape.dims.dropFirst()), dtype: x.dtype)
+        let out = try sequenceSlice(like: x, backend)
         return (out, try group.startReduceScatter(x, into: out, op: .sum))
     }
 }

@@ -37,9 +37,10 @@ public enum IterationLog {
             + " number of nan iterations: \(pad(e.nanIterations, 3)) |"
     }
 
-    /// The boxed validation report with loss and perplexity.
-    public static func validation(iteration: Int, loss: Double) -> String {
-        let body = " validation loss at iteration \(iteration) | lm loss value: \(scientific(loss)) | lm loss PPL: \(scientific(exp(min(loss, 20)))) | "
+    /// The boxed validation report with loss and perplexity; `point` is Megatron's prefix,
+    /// e.g. `iteration 100` or `iteration 100 on test set`.
+    public static func validation(at point: String, loss: Double) -> String {
+        let body = " validation loss at \(point) | lm loss value: \(scientific(loss)) | lm loss PPL: \(scientific(exp(min(loss, 20)))) | "
         let rule = String(repeating: "-", count: body.count + 1)
         return "\(rule)\n\(body)\n\(rule)"
     }

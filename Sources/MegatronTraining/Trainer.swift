@@ -39,6 +39,11 @@ public final class Trainer {
     /// Megatron's sampler over `train`, assembling the next micro-batches on a background thread.
     let trainLoader: GPTBatchLoader
     let validationLoader: GPTBatchLoader?
+    /// Evaluated once after training (`--test-data-path`, or the test part of `--split`).
+    let testLoader: GPTBatchLoader?
+    /// Validation samples used so far: like Megatron's validation iterator, each evaluation
+    /// continues where the last one stopped.
+    public private(set) var consumedValidationSamples = 0
     private var prefetching = false
     public private(set) var iteration = 0
     public private(set) var consumedSamples = 0
@@ -58,6 +63,7 @@ public final class Trainer {
     /// reduce-scattered to the rank's optimizer shard (ZeRO-1). `tensorParallelGroup`, when
     /// given, must have `setup.parallel.tensor` members: the model's layers are split over it.
     public init(setup: TrainingSetup, backend: any Backend, train: any GPTSampleSource, validation: (any GPTSampleSource)?,
+                test: (any GPTSampleSource)? = nil,
                 dataParallelGroup: (any ProcessGroup)? = nil, tensorParallelGroup: (any ProcessGroup)? = nil) throws {
         let groupSize = dataParallelGroup?.size ?? 1
         if (setup.eodMaskLoss || setup.resetPositionIds) && setup.eodToken == nil {
@@ -75,6 +81,7 @@ public final class Trainer {
         let (dpRank, dpSize) = (dataParallelGroup?.rank ?? 0, dataParallelGroup?.size ?? 1)
         trainLoader = GPTBatchLoader(source: train, setup: setup, dataParallelRank: dpRank, dataParallelSize: dpSize)
         validationLoader = validation.map { GPTBatchLoader(source: $0, setup: setup, dataParallelRank: dpRank, dataParallelSize: dpSize) }
+        testLoader = test.map { GPTBatchLoader(source: $0, setup: setup, dataParallelRank: dpRank, dataParallelSize: dpSize) }
         self.dataParallelGroup = dataParallelGroup
         self.tensorParallelGroup = tensorParallelGroup
         lossScaler = setup.lossScaler
@@ -105,8 +112,8 @@ public final class Trainer {
 
     /// A trainer on one rank of a parallel layout.
     public convenience init(setup: TrainingSetup, backend: any Backend, train: any GPTSampleSource, validation: (any GPTSampleSource)?,
-                            groups: ParallelGroups) throws {
-        try self.init(setup: setup, backend: backend, train: train, validation: validation,
+                            test: (any GPTSampleSource)? = nil, groups: ParallelGroups) throws {
+        try self.init(setup: setup, backend: backend, train: train, validation: validation, test: test,
                       dataParallelGroup: groups.data, tensorParallelGroup: groups.tensor)
     }
 
@@ -165,22 +172,32 @@ public final class Trainer {
         try model.backend.synchronize()
     }
 
-    /// Mean loss over `--eval-iters` validation batches, without dropout.
+    /// Mean loss over the next `--eval-iters` validation batches, without dropout.
     public func evaluate() throws -> Double {
         guard let validationLoader, setup.evalIters > 0 else { return .nan }
+        defer { consumedValidationSamples += setup.evalIters * setup.globalBatchSize }
+        return try evaluate(validationLoader, from: consumedValidationSamples)
+    }
+
+    /// Mean loss over `--eval-iters` test batches (nil without a test set).
+    public func evaluateTest() throws -> Double? {
+        guard let testLoader, setup.evalIters > 0 else { return nil }
+        return try evaluate(testLoader, from: 0)
+    }
+
+    private func evaluate(_ loader: GPTBatchLoader, from consumed: Int) throws -> Double {
         try distributedOptimizer?.waitForParameters()
         var total = 0.0
         let perIteration = setup.microBatchesPerIteration
         for i in 0..<setup.evalIters {
             for micro in 0..<perIteration {
-                let first = validationLoader.firstSample(i * setup.globalBatchSize, microBatch: micro)
-                let state = try model.forward(try upload(validationLoader.batch(firstSample: first)), dropoutSeed: nil, keepLogits: true)
+                let first = loader.firstSample(consumed + i * setup.globalBatchSize, microBatch: micro)
+                let state = try model.forward(try upload(loader.batch(firstSample: first)), dropoutSeed: nil, keepLogits: true)
                 total += Double(try state.loss)
             }
         }
         return Double(try dataParallelMean(Float(total / Double(setup.evalIters * perIteration))))
     }
-
 
     /// Sums a rank's Σ g² over the tensor-parallel group (nil on one rank).
     private var tensorParallelSum: ((Double) throws -> Double)? {
@@ -226,10 +243,17 @@ public final class Trainer {
                 windowIters = 0
                 windowStart = Date()
             }
-            if validation != nil, setup.evalIters > 0, iteration % setup.evalInterval == 0 || iteration == setup.trainIters {
-                log(IterationLog.validation(iteration: iteration, loss: try evaluate()))
+            if validation != nil, setup.evalIters > 0, iteration % setup.evalInterval == 0 {
+                log(IterationLog.validation(at: "iteration \(iteration)", loss: try evaluate()))
                 windowStart = Date()
             }
+        }
+        // As Megatron's pretrain(): one more pass over each held-out set after training.
+        if validation != nil, setup.evalIters > 0 {
+            log(IterationLog.validation(at: "iteration \(iteration) on validation set", loss: try evaluate()))
+        }
+        if let loss = try evaluateTest() {
+            log(IterationLog.validation(at: "iteration \(iteration) on test set", loss: loss))
         }
         try synchronize()
     }

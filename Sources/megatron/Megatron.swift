@@ -100,7 +100,7 @@ func prepareTraining(_ args: TrainingArguments, worldSize: Int) throws -> (Train
     let (resolved, tokenizer) = try TrainingData.loadTokenizer(args)
     var setup = try TrainingSetup(resolved, worldSize: worldSize)
     setup.eodToken = tokenizer?.eod
-    return (setup, try TrainingData(resolved, setup: setup, tokenizer: tokenizer))
+    return (setup, try TrainingData(resolved, setup: setup, tokenizer: tokenizer, log: { say($0) }))
 }
 
 /// Trains `setup` on `data`, logging through `log` (a no-op on all ranks but the first).
@@ -108,7 +108,8 @@ func train(_ setup: TrainingSetup, data: TrainingData, backend: any Backend, gro
     let c = setup.model
     log("model: \(c.numLayers) layers, hidden \(c.hiddenSize), \(c.numAttentionHeads) heads (\(c.queryGroups) query groups), "
         + "ffn \(c.ffnSize), seq \(c.seqLength), vocab \(c.vocabSize) padded to \(c.paddedVocabSize)")
-    let trainer = try Trainer(setup: setup, backend: backend, train: data.train, validation: data.validation, groups: groups)
+    let trainer = try Trainer(setup: setup, backend: backend, train: data.train, validation: data.validation, test: data.test,
+                              groups: groups)
     log("parameters: \(trainer.model.store.layout.fullCount), micro-batches per iteration: \(setup.microBatchesPerIteration)")
     try trainer.run(log: log)
 }

@@ -27,7 +27,7 @@ struct SyntheticCorpus: TokenSequences {
 struct GPTRecord: Decodable {
     let indices_begin: Int
     let indices_end: Int
-    let num_samples: Int
+    let num_samples: Int?
     let document_index: [Int32]
     let sample_index: [[Int]]
     let shuffle_index: [Int]
@@ -59,7 +59,8 @@ struct BlendSplit: Decodable {
 struct BlendCase: Decodable {
     let name: String
     let num_sequences: [Int]
-    let weights: [Double]
+    /// nil: an unweighted blend (Megatron weights each corpus by its sample count).
+    let weights: [Double]?
     let split: String
     let seed: UInt32
     let sequence_length: Int
@@ -91,5 +92,5 @@ enum OrderFixtures {
     }
 
     static let gptCases = ["gpt_one_epoch", "gpt_separate_last_epoch", "gpt_multi_epoch", "gpt_keep_partial_valid"]
-    static let blendCases = ["blend_three", "blend_two"]
+    static let blendCases = ["blend_three", "blend_two", "blend_unweighted"]
 }

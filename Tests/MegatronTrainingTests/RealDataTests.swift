@@ -68,3 +68,69 @@ struct RealDataTests {
         }
     }
 }
+
+/// `--data-path` with several unweighted prefixes, a test split and `--data-cache-path`, on
+/// small corpora written here.
+@Suite("Data flags")
+struct DataFlagTests {
+    private func corpus(_ directory: URL, _ name: String, documents: Int, seed: Int) throws -> String {
+        let prefix = directory.appendingPathComponent(name).path
+        let builder = try IndexedDatasetBuilder(prefix: prefix, dtype: .uint16)
+        for d in 0..<documents {
+            try builder.add(sequence: (0..<(20 + (d * 7 + seed) % 30)).map { ($0 * 13 + d + seed) % 99 })
+            builder.endDocument()
+        }
+        try builder.finish()
+        return prefix
+    }
+
+    private func args(_ extra: [String]) throws -> TrainingArguments {
+        try TrainingArguments.parse([
+            "--num-layers", "1", "--hidden-size", "16", "--num-attention-heads", "2", "--seq-length", "16",
+            "--micro-batch-size", "1", "--global-batch-size", "2", "--lr", "1e-3", "--vocab-size", "100",
+            "--eval-interval", "2", "--eval-iters", "1", "--split", "80,10,10",
+        ] + extra)
+    }
+
+    @Test func unweightedPrefixesBlendByTheirSampleCountsAndTheTestSplitIsEvaluated() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("blend-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let a = try corpus(directory, "a", documents: 40, seed: 1), b = try corpus(directory, "b", documents: 90, seed: 2)
+        let cacheDirectory = directory.appendingPathComponent("cache").path
+        let parsed = try args(["--data-path", a, b, "--train-iters", "4", "--data-cache-path", cacheDirectory])
+        let setup = try TrainingSetup(parsed)
+        let data = try TrainingData(parsed, setup: setup, tokenizer: NullTokenizer(vocabSize: 100))
+        let train = try #require(data.train as? BlendedDataset)
+        let parts = train.datasets.compactMap { $0 as? GPTDataset }
+        #expect(parts.count == 2 && parts.allSatisfy { $0.numSamples == nil })
+        let counts = parts.map { Double($0.count) }
+        #expect(train.weights == counts.map { $0 / counts.reduce(0, +) })
+        #expect(train.count == setup.trainIters * setup.globalBatchSize)
+        #expect(data.test != nil)
+        // One description per corpus and split, in the cache directory.
+        let cached = try FileManager.default.contentsOfDirectory(atPath: cacheDirectory).filter { $0.hasSuffix("description.txt") }
+        #expect(cached.count == 6)
+
+        let trainer = try Trainer(setup: setup, backend: CPUBackend(), train: data.train, validation: data.validation, test: data.test)
+        var lines: [String] = []
+        try trainer.run { lines.append($0) }
+        #expect(lines.contains { $0.contains("validation loss at iteration 4 on test set | lm loss value: ") })
+    }
+
+    @Test func anUnweightedBlendTooSmallForTheRunIsRefused() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("blend-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let a = try corpus(directory, "a", documents: 10, seed: 1), b = try corpus(directory, "b", documents: 10, seed: 2)
+        let parsed = try args(["--data-path", a, b, "--train-iters", "500"])
+        #expect(throws: TrainingDataError.self) {
+            try TrainingData(parsed, setup: try TrainingSetup(parsed), tokenizer: NullTokenizer(vocabSize: 100))
+        }
+        // Weights at some weight positions only is neither form (an odd count would be all prefixes).
+        let mixed = try args(["--data-path", "0.5", a, b, a, "--train-iters", "1"])
+        #expect(throws: TrainingDataError.badBlend(flag: "--data-path", values: ["0.5", a, b, a])) {
+            try TrainingData(mixed, setup: try TrainingSetup(mixed), tokenizer: NullTokenizer(vocabSize: 100))
+        }
+    }
+}

@@ -55,8 +55,13 @@ struct TrainingTests {
         let iterationLines = lines.filter { $0.contains(" iteration ") && $0.contains("lm loss:") }
         #expect(iterationLines.count == 3)
         #expect(iterationLines.last?.contains("iteration        6/       6 | consumed samples:           24 |") == true)
-        #expect(lines.filter { $0.contains("validation loss at iteration") }.count == 2)
+        // Megatron evaluates every --eval-interval, then once more after training; each pass
+        // continues through the validation samples.
+        let validations = lines.filter { $0.contains("validation loss at iteration") }
+        #expect(validations.count == 3)
+        #expect(validations.last?.contains("validation loss at iteration 6 on validation set | lm loss value: ") == true)
         #expect(trainer.consumedSamples == 24)
+        #expect(trainer.consumedValidationSamples == 3 * 4)
     }
 
     @Test func lossFallsOnARepeatedBatch() throws {

@@ -33,12 +33,12 @@ public struct GPTDataset: GPTSampleSource {
     /// Sample order (Megatron's `shuffle_index`): sample i is unshuffled sample `shuffleIndex[i]`.
     public let shuffleIndex: [Int]
 
-    /// Builds the indices now (Megatron caches them as .npy files; they are cheap to rebuild).
+    /// Builds the indices, or reads them from `cache` when it holds them.
     /// - Parameter dropLastPartialSequence: Megatron always drops it for train and test; for
     ///   valid it follows the config's `drop_last_partial_validation_sequence` (default true).
     public init(
         sequences: any TokenSequences, documents: Range<Int>, sequenceLength: Int, numSamples: Int?,
-        seed: UInt32, dropLastPartialSequence: Bool = true, padTokenID: Int32 = -1
+        seed: UInt32, dropLastPartialSequence: Bool = true, padTokenID: Int32 = -1, cache: GPTIndexCache? = nil
     ) throws {
         let sizes = sequences.sequenceLengths
         guard documents.lowerBound >= 0, documents.upperBound <= sizes.count, !documents.isEmpty else {
@@ -52,9 +52,22 @@ public struct GPTDataset: GPTSampleSource {
         self.numSamples = numSamples
         self.seed = seed
         self.padTokenID = padTokenID
-        let built = GPTIndices.build(
-            sizes: sizes, documents: documents.map { Int32($0) }, sequenceLength: sequenceLength,
-            numSamples: numSamples, seed: seed, dropLastPartialSequence: dropLastPartialSequence)
+        func build() -> GPTIndices.Built {
+            GPTIndices.build(
+                sizes: sizes, documents: documents.map { Int32($0) }, sequenceLength: sequenceLength,
+                numSamples: numSamples, seed: seed, dropLastPartialSequence: dropLastPartialSequence)
+        }
+        let built: GPTIndices.Built
+        if let cache {
+            let tokens = documents.reduce(0) { $0 + Int(sizes[$1]) }
+            let key = GPTIndexCache.Key(
+                sequenceLengths: sizes, documents: documents, sequenceLength: sequenceLength, numSamples: numSamples,
+                seed: seed, dropLastPartialSequence: dropLastPartialSequence,
+                plan: GPTEpochPlan(tokensPerEpoch: tokens, sequenceLength: sequenceLength, numSamples: numSamples))
+            built = cache.indices(key, build: build)
+        } else {
+            built = build()
+        }
         plan = built.plan
         documentIndex = built.documentIndex
         sampleIndex = built.sampleIndex

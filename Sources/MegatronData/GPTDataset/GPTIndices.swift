@@ -93,7 +93,7 @@ public enum GPTIndices {
     public static func build(
         sizes: [Int32], documents: [Int32], sequenceLength: Int, numSamples: Int?, seed: UInt32,
         dropLastPartialSequence: Bool = true, addExtraToken: Int = 1
-    ) -> (plan: GPTEpochPlan, documentIndex: [Int32], sampleIndex: [SampleBoundary], shuffleIndex: [Int]) {
+    ) -> Built {
         let tokensPerEpoch = documents.reduce(0) { $0 + Int(sizes[Int($1)]) }
         let plan = GPTEpochPlan(tokensPerEpoch: tokensPerEpoch, sequenceLength: sequenceLength,
                                 numSamples: numSamples, addExtraToken: addExtraToken)
@@ -108,6 +108,14 @@ public enum GPTIndices {
         let shuffleIndex = shuffleIndex(
             numSamples: plan.separateFinalEpoch ? plan.numSamplesSansFinalEpoch : count,
             totalSize: count, rng: &rng)
-        return (plan, documentIndex, sampleIndex, shuffleIndex)
+        return Built(plan: plan, documentIndex: documentIndex, sampleIndex: sampleIndex, shuffleIndex: shuffleIndex)
+    }
+
+    /// One GPTDataset's indices.
+    public struct Built: Equatable, Sendable {
+        public var plan: GPTEpochPlan
+        public var documentIndex: [Int32]
+        public var sampleIndex: [SampleBoundary]
+        public var shuffleIndex: [Int]
     }
 }

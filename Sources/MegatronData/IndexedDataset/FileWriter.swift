@@ -34,6 +34,13 @@ final class FileWriter {
         buffer.append(contentsOf: bytes)
     }
 
+    func append(contentsOf bytes: [UInt8]) throws(IndexedDatasetError) {
+        written += bytes.count
+        if buffer.count + bytes.count > capacity { try flush() }
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= capacity { try flush() }
+    }
+
     /// Appends `value` as little-endian bytes.
     func append<T: FixedWidthInteger>(_ value: T) throws(IndexedDatasetError) {
         if buffer.count + MemoryLayout<T>.size > capacity { try flush() }

@@ -540,7 +540,7 @@ public struct FlagTable: Sendable {
         .list("test-data-path", \.testDataPath, placeholder: "PATH", .data,
               help: "Test dataset prefixes (optionally weighted), instead of splitting --data-path."),
         .text("data-cache-path", \.dataCachePath, placeholder: "DIR", .data,
-              help: "Accepted for Megatron compatibility; the sample index arrays are rebuilt at start-up, not cached yet."),
+              help: "Where the GPT dataset index arrays are cached (default: PREFIX/cache/GPTDataset_indices beside each corpus)."),
         .text("tokenizer-type", \.tokenizerType, placeholder: "TYPE", .data,
               help: "GPT2BPETokenizer, TikTokenizer, HuggingFaceTokenizer, SentencePieceTokenizer or NullTokenizer."),
         .text("vocab-file", \.vocabFile, placeholder: "FILE", .data,

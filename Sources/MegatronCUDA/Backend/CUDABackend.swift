@@ -25,6 +25,8 @@ public final class CUDABackend: Backend {
     private let functions = Mutex<[String: CUDAFunction]>([:])
     /// Functions whose dynamic shared memory limit has been raised.
     private let sharedConfigured = Mutex<Set<String>>([])
+    /// Pinned slots that make uploads asynchronous on `stream`.
+    private let staging: UploadStaging
 
     public init(device ordinal: Int = 0) throws {
         context = try CUDAContext.primary(device: ordinal)
@@ -35,6 +37,7 @@ public final class CUDABackend: Backend {
         stream = context.defaultStream
         multiprocessors = max(1, context.device.multiprocessorCount)
         profiler = KernelProfiler(context: context)
+        staging = try UploadStaging(context: context)
         sources = Dictionary(KernelSources.all.map { ($0.name, $0.source) }, uniquingKeysWith: { a, _ in a })
     }
 
@@ -156,9 +159,15 @@ public final class CUDABackend: Backend {
         }
     }
 
+    /// Small uploads (a micro-batch's tokens) are queued on the op stream through pinned
+    /// staging, ordered with every kernel before and after without waiting for them; large
+    /// one-off ones (initial weights) are copied synchronously rather than pinning their size.
     private func upload<T: BitwiseCopyable>(_ values: [T], raw tensor: Tensor) throws {
-        guard !values.isEmpty else { return }
-        try context.upload(values, to: DevicePointer(tensor.address))
+        if values.count * MemoryLayout<T>.stride <= UploadStaging.largestStagedUpload {
+            try staging.upload(values, to: DevicePointer(tensor.address), on: stream)
+        } else {
+            try context.upload(values, to: DevicePointer(tensor.address))
+        }
     }
 }
 

@@ -210,6 +210,15 @@ public final class CUDADriver: Sendable {
         }
     }
 
+    /// Host → device queued on `stream` (nil: the legacy default stream), returning at once when
+    /// `source` is page-locked; `source` must stay unchanged until the stream has run the copy.
+    public func queueHostToDevice(
+        _ destination: CUdeviceptr, _ source: UnsafeRawPointer, _ byteCount: Int, stream: CUstream?
+    ) throws(CUDAError) {
+        try check(require(symbols.cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2")(destination, source, byteCount, stream),
+                  "cuMemcpyHtoDAsync_v2(\(byteCount) bytes)")
+    }
+
     /// Device → host; synchronous when `stream` is nil, else queued on the stream.
     public func copyDeviceToHost(
         _ destination: UnsafeMutableRawPointer, _ source: CUdeviceptr, _ byteCount: Int, stream: CUstream?

@@ -60,10 +60,13 @@ public final class CUDAStream: @unchecked Sendable {
 
     // MARK: asynchronous copies
 
+    /// Queues host → device, on the legacy default stream too; `bytes` must stay unchanged until
+    /// the stream has run the copy (page-locked memory, e.g. ``PinnedHostBuffer``, makes the call
+    /// return at once).
     public func copy(from bytes: UnsafeRawBufferPointer, to destination: DevicePointer) throws(CUDAError) {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
         try context.makeCurrent()
-        try driver.copyHostToDevice(destination.rawValue, base, bytes.count, stream: handle)
+        try driver.queueHostToDevice(destination.rawValue, base, bytes.count, stream: handle)
     }
 
     public func copy(from source: DevicePointer, to bytes: UnsafeMutableRawBufferPointer) throws(CUDAError) {

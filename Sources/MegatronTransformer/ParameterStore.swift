@@ -110,8 +110,8 @@ public final class ParameterStore: @unchecked Sendable {
         paddedComputeValues = computeDType == .fp32 ? paddedValues : try backend.zeros([padded], dtype: computeDType)
         computeValues = try paddedComputeValues.view(offset: 0, shape: [layout.count])
         var host = [Float](repeating: 0, count: layout.count)
-        for (i, spec) in layout.specs.enumerated() {
-            Self.initialize(&host, spec, seed: seed, stream: UInt64(i))
+        for spec in layout.specs {
+            Self.initialize(&host, spec, seed: seed, stream: Self.initializationStream(spec.name))
         }
         try backend.upload(host, to: values)
         try syncComputeCopy()
@@ -148,6 +148,15 @@ public final class ParameterStore: @unchecked Sendable {
     /// depend only on the seed and its position in the declaration order. A tensor-parallel
     /// shard draws the full parameter's elements it holds, so every layout starts from the same
     /// model (Megatron's `--use-cpu-initialization`).
+    /// A parameter's Philox subsequence, from its name (FNV-1a): a parameter draws the same
+    /// values whichever other parameters a rank holds, so every parallel layout (pipeline stages
+    /// included) starts from the model one rank would build.
+    static func initializationStream(_ name: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        return hash
+    }
+
     static func initialize(_ host: inout [Float], _ spec: ParameterSpec, seed: UInt64, stream: UInt64) {
         let range = spec.offset..<spec.offset + spec.shape.count
         switch spec.initializer {

@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "MegatronCheckpoint", targets: ["MegatronCheckpoint"]),
         .library(name: "MegatronModels", targets: ["MegatronModels"]),
         .library(name: "MegatronParallel", targets: ["MegatronParallel"]),
+        .library(name: "MegatronPipeline", targets: ["MegatronPipeline"]),
         .library(name: "MegatronTraining", targets: ["MegatronTraining"]),
         .executable(name: "megatron", targets: ["megatron"]),
     ],
@@ -31,6 +32,7 @@ let package = Package(
         .target(name: "MegatronData", dependencies: ["MegatronTensor"]),
         .target(name: "MegatronCheckpoint", dependencies: ["MegatronTensor"]),
         .target(name: "MegatronParallel", dependencies: ["MegatronTensor"]),
+        .target(name: "MegatronPipeline", dependencies: ["MegatronTensor", "MegatronParallel"]),
         .target(name: "MegatronModels", dependencies: [
             "MegatronTensor", "MegatronTransformer", "MegatronCheckpoint", "MegatronParallel",
         ]),
@@ -60,6 +62,7 @@ let package = Package(
             "MegatronCheckpoint", "MegatronOptimizer",
         ], resources: [.copy("Fixtures")]),
         .testTarget(name: "MegatronDataTests", dependencies: ["MegatronData", "MegatronTensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MegatronPipelineTests", dependencies: ["MegatronPipeline"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MegatronTrainingTests", dependencies: [
             "MegatronTraining", "MegatronTensor", "MegatronCPU", "MegatronTransformer", "MegatronParallel",
         ]),

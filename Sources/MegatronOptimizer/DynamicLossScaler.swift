@@ -4,7 +4,7 @@
 ///
 ///     var scaler = DynamicLossScaler()             // 2³², window 1000, hysteresis 2
 ///     scaler.update(foundInf: !gradNorm.isFinite)
-public struct DynamicLossScaler: Sendable, Equatable {
+public struct DynamicLossScaler: Sendable, Equatable, Codable {
     public private(set) var scale: Double
     public let minScale: Double
     public let growthFactor: Double

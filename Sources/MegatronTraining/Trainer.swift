@@ -143,7 +143,7 @@ public final class Trainer {
             // Under --overlap-param-gather each layer waits for its bucket of the last step's all-gather.
             let state = try model.forward(batch, dropoutSeed: dropoutSeed(iteration: iteration, microBatch: micro),
                                           parametersNeeded: distributedOptimizer.map { $0.waitForParameters(below:) })
-            losses.append(state.lossValue)
+            if let loss = state.lossValue { losses.append(loss) }
             // With overlap, the last micro-batch's backward starts the buckets as it completes them.
             let overlapped = micro == m - 1 && setup.overlapGradReduce
             try model.backward(state, gradientScale: lossScale / Float(m),

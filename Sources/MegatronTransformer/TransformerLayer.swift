@@ -35,7 +35,11 @@ public struct TransformerLayer: Sendable {
         let seed: UInt64
     }
 
+    /// The layer's index in the whole model (`decoder.layers.N`).
+    public let layerNumber: Int
+
     public init(_ layout: inout ParameterLayout, layerNumber: Int, _ config: TransformerConfig, _ tp: TensorParallel = .none) {
+        self.layerNumber = layerNumber
         let prefix = "decoder.layers.\(layerNumber)"
         inputLayernorm = Norm(&layout, "\(prefix).input_layernorm", config)
         selfAttention = SelfAttention(&layout, "\(prefix).self_attention", config, tp)

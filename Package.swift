@@ -38,7 +38,7 @@ let package = Package(
         ]),
         .target(name: "MegatronTraining", dependencies: [
             "MegatronTensor", "MegatronCPU", "MegatronTransformer", "MegatronOptimizer",
-            "MegatronData", "MegatronModels", "MegatronParallel",
+            "MegatronData", "MegatronModels", "MegatronParallel", "MegatronPipeline",
             .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "megatron", dependencies: [

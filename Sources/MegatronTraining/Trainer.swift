@@ -3,6 +3,7 @@ import MegatronData
 import MegatronModels
 import MegatronOptimizer
 import MegatronParallel
+import MegatronPipeline
 import MegatronTensor
 
 /// A training run that cannot go on.
@@ -55,6 +56,13 @@ public final class Trainer {
     public let dataParallelGroup: (any ProcessGroup)?
     /// This rank's tensor-parallel group (nil: one rank).
     public let tensorParallelGroup: (any ProcessGroup)?
+    /// This rank's pipeline group (nil: one stage) and, when the stages split tied embeddings,
+    /// the embedding group of the first and last stage.
+    public let pipelineGroup: (any ProcessGroup)?
+    let embeddingGroup: (any ProcessGroup)?
+    /// Runs the schedules of a pipeline stage (nil: one stage).
+    let pipeline: PipelineRunner?
+    let evaluationPipeline: PipelineRunner?
 
     /// `dataParallelGroup`, when given, must have `setup.dataParallelSize` members: each rank
     /// then trains on its share of every global batch (Megatron's pretraining sampler) and the
@@ -64,7 +72,8 @@ public final class Trainer {
     /// given, must have `setup.parallel.tensor` members: the model's layers are split over it.
     public init(setup: TrainingSetup, backend: any Backend, train: any GPTSampleSource, validation: (any GPTSampleSource)?,
                 test: (any GPTSampleSource)? = nil,
-                dataParallelGroup: (any ProcessGroup)? = nil, tensorParallelGroup: (any ProcessGroup)? = nil) throws {
+                dataParallelGroup: (any ProcessGroup)? = nil, tensorParallelGroup: (any ProcessGroup)? = nil,
+                pipelineGroup: (any ProcessGroup)? = nil, embeddingGroup: (any ProcessGroup)? = nil) throws {
         let groupSize = dataParallelGroup?.size ?? 1
         if (setup.eodMaskLoss || setup.resetPositionIds) && setup.eodToken == nil {
             throw TensorError.invalidArgument(
@@ -84,11 +93,41 @@ public final class Trainer {
         testLoader = test.map { GPTBatchLoader(source: $0, setup: setup, dataParallelRank: dpRank, dataParallelSize: dpSize) }
         self.dataParallelGroup = dataParallelGroup
         self.tensorParallelGroup = tensorParallelGroup
+        self.pipelineGroup = pipelineGroup
+        self.embeddingGroup = embeddingGroup
         lossScaler = setup.lossScaler
         let distributed = setup.useDistributedOptimizer && groupSize > 1
+        let pp = setup.parallel.pipeline
+        guard (pipelineGroup?.size ?? 1) == pp else {
+            throw TensorError.invalidArgument(
+                op: "Trainer", message: "pipeline group of \(pipelineGroup?.size ?? 1) ranks for --pipeline-model-parallel-size \(pp)")
+        }
+        let stage = pipelineGroup?.rank ?? 0
+        let layout = setup.pipelineLayout
+        let part = ModelPart(chunks: try (0..<layout.virtualStages).map { try layout.layers(rank: stage, chunk: $0) },
+                             embedding: stage == 0, output: stage == pp - 1)
         model = try GPTModel(config: setup.model, backend: backend, seed: setup.seed, computeDType: setup.computeDType,
-                             padParametersToMultipleOf: distributed ? groupSize : 1, tensorParallelGroup: tensorParallelGroup)
-        let normRanges = (tensorParallelGroup?.size ?? 1) > 1 ? model.gradientNormRanges : nil
+                             padParametersToMultipleOf: distributed ? groupSize : 1, tensorParallelGroup: tensorParallelGroup,
+                             part: part)
+        if let pipelineGroup, pp > 1 {
+            let c = setup.model
+            let rows = c.sequenceParallel ? c.seqLength / c.tensorModelParallelSize : c.seqLength
+            let shape: Shape = [rows, setup.microBatchSize, c.hiddenSize]
+            let exchange = Self.exchange(over: pipelineGroup)
+            pipeline = PipelineRunner(model: model, schedule: try setup.pipelineSchedule(rank: stage), activationShape: shape, exchange: exchange)
+            evaluationPipeline = PipelineRunner(model: model, schedule: try setup.pipelineSchedule(rank: stage, forwardOnly: true),
+                                                activationShape: shape, exchange: exchange)
+        } else {
+            pipeline = nil
+            evaluationPipeline = nil
+        }
+        // Replicated parameters count once in the global norm: TP duplicates on tp rank 0 only,
+        // and the tied output copy of a last stage not at all (the first stage counts it).
+        var normRanges = (tensorParallelGroup?.size ?? 1) > 1 || pp > 1 ? model.gradientNormRanges : nil
+        if let copy = model.sharedEmbeddingCopy, model.embedding == nil, let ranges = normRanges {
+            let spec = model.store.layout.specs[copy.index]
+            normRanges = ranges.flatMap { Self.removing(spec.offset..<spec.offset + spec.shape.count, from: $0) }
+        }
         if distributed, let dataParallelGroup {
             let sharded = try DistributedOptimizer(store: model.store, hyperparameters: setup.adam, group: dataParallelGroup,
                                                    normRanges: normRanges, bucketSize: setup.bucketSize,
@@ -114,7 +153,8 @@ public final class Trainer {
     public convenience init(setup: TrainingSetup, backend: any Backend, train: any GPTSampleSource, validation: (any GPTSampleSource)?,
                             test: (any GPTSampleSource)? = nil, groups: ParallelGroups) throws {
         try self.init(setup: setup, backend: backend, train: train, validation: validation, test: test,
-                      dataParallelGroup: groups.data, tensorParallelGroup: groups.tensor)
+                      dataParallelGroup: groups.data, tensorParallelGroup: groups.tensor,
+                      pipelineGroup: groups.pipeline, embeddingGroup: groups.embedding)
     }
 
     /// What one iteration produced.
@@ -138,20 +178,29 @@ public final class Trainer {
             trainLoader.startPrefetching(fromConsumedSamples: consumedSamples)
             prefetching = true
         }
-        for micro in 0..<m {
-            let batch = try upload(trainLoader.next())
-            // Under --overlap-param-gather each layer waits for its bucket of the last step's all-gather.
-            let state = try model.forward(batch, dropoutSeed: dropoutSeed(iteration: iteration, microBatch: micro),
-                                          parametersNeeded: distributedOptimizer.map { $0.waitForParameters(below:) })
-            if let loss = state.lossValue { losses.append(loss) }
-            // With overlap, the last micro-batch's backward starts the buckets as it completes them.
-            let overlapped = micro == m - 1 && setup.overlapGradReduce
-            try model.backward(state, gradientScale: lossScale / Float(m),
-                               gradientsFinal: overlapped ? buckets.map { $0.gradientsFinal } : nil)
+        if let pipeline {
+            // Gradients are reduced after the whole schedule (no overlap with its backwards).
+            try distributedOptimizer?.waitForParameters()
+            losses = try pipeline.run(batch: { _ in try self.upload(self.trainLoader.next()) },
+                                      dropoutSeed: { self.dropoutSeed(iteration: self.iteration, microBatch: $0) },
+                                      gradientScale: lossScale / Float(m))
+            try synchronizeSharedEmbedding()
+        } else {
+            for micro in 0..<m {
+                let batch = try upload(trainLoader.next())
+                // Under --overlap-param-gather each layer waits for its bucket of the last step's all-gather.
+                let state = try model.forward(batch, dropoutSeed: dropoutSeed(iteration: iteration, microBatch: micro),
+                                              parametersNeeded: distributedOptimizer.map { $0.waitForParameters(below:) })
+                if let loss = state.lossValue { losses.append(loss) }
+                // With overlap, the last micro-batch's backward starts the buckets as it completes them.
+                let overlapped = micro == m - 1 && setup.overlapGradReduce
+                try model.backward(state, gradientScale: lossScale / Float(m),
+                                   gradientsFinal: overlapped ? buckets.map { $0.gradientsFinal } : nil)
+            }
         }
         try buckets?.finish()
         try model.reduceSequenceParallelGradients()
-        let loss = try dataParallelMean(try losses.reduce(Float(0)) { $0 + (try $1.value()) } / Float(m))
+        let loss = try dataParallelMean(try pipelineSum(try losses.reduce(Float(0)) { $0 + (try $1.value()) } / Float(m)))
         guard loss.isFinite else { throw TrainingError.nonFiniteLoss(iteration: iteration, loss: loss) }
         // Unscaled gradients that overflowed stay non-finite, and the optimizer skips the step.
         if lossScale != 1 { try model.backend.scale(model.store.grads, by: 1 / lossScale) }
@@ -190,23 +239,61 @@ public final class Trainer {
         var total = 0.0
         let perIteration = setup.microBatchesPerIteration
         for i in 0..<setup.evalIters {
-            for micro in 0..<perIteration {
-                let first = loader.firstSample(consumed + i * setup.globalBatchSize, microBatch: micro)
-                let state = try model.forward(try upload(loader.batch(firstSample: first)), dropoutSeed: nil, keepLogits: true)
-                total += Double(try state.loss)
+            let first = { (micro: Int) in loader.firstSample(consumed + i * self.setup.globalBatchSize, microBatch: micro) }
+            if let evaluationPipeline {
+                let losses = try evaluationPipeline.run(batch: { try self.upload(loader.batch(firstSample: first($0))) },
+                                                        dropoutSeed: { _ in nil }, gradientScale: 1, keepLogits: true)
+                for loss in losses { total += Double(try loss.value()) }
+            } else {
+                for micro in 0..<perIteration {
+                    let state = try model.forward(try upload(loader.batch(firstSample: first(micro))), dropoutSeed: nil, keepLogits: true)
+                    total += Double(try state.loss)
+                }
             }
         }
-        return Double(try dataParallelMean(Float(total / Double(setup.evalIters * perIteration))))
+        return Double(try dataParallelMean(try pipelineSum(Float(total / Double(setup.evalIters * perIteration)))))
     }
 
-    /// Sums a rank's Σ g² over the tensor-parallel group (nil on one rank).
+    /// Sums a rank's Σ g² over the model-parallel ranks, tensor then pipeline (nil on one rank).
     private var tensorParallelSum: ((Double) throws -> Double)? {
-        guard let group = tensorParallelGroup, group.size > 1 else { return nil }
+        let groups = [tensorParallelGroup, pipelineGroup].compactMap { $0 }.filter { $0.size > 1 }
+        guard !groups.isEmpty else { return nil }
         let backend = model.backend
         return { local in
             let t = try backend.tensor([Float(local)], shape: [1])
-            try group.allReduce(t, op: .sum)
+            for group in groups { try group.allReduce(t, op: .sum) }
             return Double(try backend.download(t)[0])
+        }
+    }
+
+    /// The sum of `value` over the pipeline group: the loss, which only the last stage has.
+    private func pipelineSum(_ value: Float) throws -> Float {
+        guard let group = pipelineGroup, group.size > 1 else { return value }
+        let t = try model.backend.tensor([value], shape: [1])
+        try group.allReduce(t, op: .sum)
+        return try model.backend.download(t)[0]
+    }
+
+    /// Megatron's embedding group: the first stage's word-embedding gradient and the last
+    /// stage's tied copy's are summed, so both apply the same update and stay equal.
+    private func synchronizeSharedEmbedding() throws {
+        guard let embeddingGroup, embeddingGroup.size > 1, let shared = model.sharedEmbeddingCopy else { return }
+        try embeddingGroup.allReduce(model.store.grad(shared), op: .sum)
+    }
+
+    /// `range` without `hole`.
+    static func removing(_ hole: Range<Int>, from range: Range<Int>) -> [Range<Int>] {
+        guard range.overlaps(hole) else { return [range] }
+        return [range.lowerBound..<hole.lowerBound, hole.upperBound..<range.upperBound].filter { !$0.isEmpty }
+    }
+
+    /// The pipeline runner's batched exchange over `group`: activations on channel 0,
+    /// gradients on channel 1.
+    static func exchange(over group: any ProcessGroup) -> ([PipelineRunner.Message]) throws -> Void {
+        { messages in
+            try group.sendReceive(messages.map {
+                PointToPoint(tensor: $0.tensor, peer: $0.peer, direction: $0.send ? .send : .receive, channel: $0.channel)
+            })
         }
     }
 

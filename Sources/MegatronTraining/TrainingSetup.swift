@@ -1,5 +1,6 @@
 import MegatronOptimizer
 import MegatronParallel
+import MegatronPipeline
 import MegatronTensor
 import MegatronTransformer
 
@@ -46,6 +47,17 @@ public struct TrainingSetup: Sendable {
 
     /// The parallel layout (`--tensor-model-parallel-size` … over `worldSize` ranks).
     public let parallel: ParallelConfig
+    /// Which layers each pipeline rank and model chunk holds.
+    public let pipelineLayout: PipelineLayout
+    /// `--microbatch-group-size-per-virtual-pipeline-stage` (nil: the pipeline size).
+    public let microbatchGroupSize: Int?
+
+    /// Pipeline rank `rank`'s schedule for one global batch (or one evaluation batch, `forwardOnly`).
+    public func pipelineSchedule(rank: Int, forwardOnly: Bool = false) throws(PipelineError) -> PipelineSchedule {
+        try PipelineSchedule(pipelineSize: parallel.pipeline, rank: rank, microbatches: microBatchesPerIteration,
+                             chunks: pipelineLayout.virtualStages, microbatchGroupSize: microbatchGroupSize,
+                             forwardOnly: forwardOnly)
+    }
 
     /// `worldSize` is the number of ranks of the run (1 without a launcher); the data-parallel
     /// size follows from it and the model-parallel flags.
@@ -83,12 +95,19 @@ public struct TrainingSetup: Sendable {
                                           pipeline: args.pipelineModelParallelSize, context: args.contextParallelSize,
                                           expert: args.expertModelParallelSize, sequenceParallel: args.sequenceParallel)
         } catch { throw .parallel(error) }
-        for (flag, size) in [("--pipeline-model-parallel-size", parallel.pipeline),
-                             ("--context-parallel-size", parallel.context), ("--expert-model-parallel-size", parallel.expert)]
+        for (flag, size) in [("--context-parallel-size", parallel.context), ("--expert-model-parallel-size", parallel.expert)]
         where size > 1 {
-            throw .unsupported("\(flag) \(size): only tensor and data parallelism run across ranks so far (pipeline, context "
+            throw .unsupported("\(flag) \(size): only tensor, pipeline and data parallelism run across ranks so far (context "
                 + "and expert parallelism are not implemented yet); use 1")
         }
+        do {
+            pipelineLayout = try PipelineLayout(
+                numLayers: c.numLayers, pipelineSize: parallel.pipeline,
+                layersPerVirtualStage: args.numLayersPerVirtualPipelineStage,
+                virtualStagesPerRank: args.numVirtualStagesPerPipelineRank,
+                firstStageLayers: args.decoderFirstPipelineNumLayers, lastStageLayers: args.decoderLastPipelineNumLayers)
+        } catch { throw .pipeline(error) }
+        microbatchGroupSize = args.microbatchGroupSizePerVirtualPipelineStage
         c.tensorModelParallelSize = parallel.tensor
         c.sequenceParallel = parallel.sequenceParallel
         do { model = try c.validated() } catch { throw .model(error) }
@@ -143,6 +162,8 @@ public struct TrainingSetup: Sendable {
         logInterval = args.logInterval
         evalInterval = args.evalInterval
         evalIters = args.evalIters
+        // The interleaved schedule's micro-batch constraints, named now rather than at step 1.
+        do { _ = try pipelineSchedule(rank: 0) } catch { throw .pipeline(error) }
     }
 }
 
@@ -156,6 +177,7 @@ public enum SetupError: Error, CustomStringConvertible {
     case parallel(ParallelConfigError)
     case unsupported(String)
     case requires(String, String)
+    case pipeline(PipelineError)
 
     public var description: String {
         switch self {
@@ -168,6 +190,7 @@ public enum SetupError: Error, CustomStringConvertible {
         case let .parallel(e): e.description
         case let .unsupported(message): message
         case let .requires(a, b): "\(a) requires \(b)"
+        case let .pipeline(e): e.description
         }
     }
 }

@@ -32,22 +32,24 @@ struct ParallelEquivalenceTests {
         var flat: [Float] { parameters.keys.sorted().flatMap { parameters[$0]! } }
     }
 
-    /// Trains on `tp × dp` thread ranks laid out as Megatron's (tensor-parallel ranks adjacent).
-    /// Every data-parallel replica and every tensor-parallel copy of a replicated parameter must
-    /// end up identical.
-    static func train(tp: Int = 1, dp: Int, extra: [String] = []) throws -> Run {
-        let world = tp * dp
-        let setup = try TrainingSetup(try TrainingArguments.parse(flags + ["--tensor-model-parallel-size", "\(tp)"] + extra), worldSize: world)
-        let layout = try RankGenerator(tp: tp, cp: 1, ep: 1, dp: dp, pp: 1)
+    /// Trains on `tp × pp × dp` thread ranks laid out as Megatron's (tensor-parallel ranks
+    /// adjacent). Every data-parallel replica and every copy of a replicated parameter (tensor-
+    /// parallel copies, the last stage's tied embeddings) must end up identical.
+    static func train(tp: Int = 1, pp: Int = 1, dp: Int, extra: [String] = []) throws -> Run {
+        let world = tp * pp * dp
+        let setup = try TrainingSetup(try TrainingArguments.parse(flags + ["--tensor-model-parallel-size", "\(tp)",
+                                                                           "--pipeline-model-parallel-size", "\(pp)"] + extra),
+                                      worldSize: world)
+        let layout = try RankGenerator(tp: tp, cp: 1, ep: 1, dp: dp, pp: pp)
         let data = MockGPTDataset(vocabSize: 100, seqLength: 16, seed: 3)
         let results = Mutex<[Int: (losses: [Float], specs: [ParameterSpec], values: [Float])]>([:])
         let threads = LocalWorld(size: world, timeout: 60)
         try threads.run { rank in
-            let dpGroup = dp > 1 ? try threads.group(ranks: layout.group([.dp], containing: rank), rank: rank, name: "dp") : nil
-            let tpGroup = tp > 1 ? try threads.group(ranks: layout.group([.tp], containing: rank), rank: rank, name: "tp") : nil
+            let groups = try ParallelGroups(setup.parallel, rank: rank) { members, _, name in
+                try threads.group(ranks: members, rank: rank, name: name)
+            }
             let backend = CPUBackend()
-            let trainer = try Trainer(setup: setup, backend: backend, train: data, validation: nil,
-                                      dataParallelGroup: dpGroup, tensorParallelGroup: tpGroup)
+            let trainer = try Trainer(setup: setup, backend: backend, train: data, validation: nil, groups: groups)
             let losses = try (0..<5).flatMap { _ in
                 let step = try trainer.step()
                 return [step.loss, Float(step.gradNorm)]
@@ -56,22 +58,28 @@ struct ParallelEquivalenceTests {
             results.withLock { $0[rank] = (losses, trainer.model.store.layout.specs, values) }
         }
         let all = results.withLock { $0 }
+        var parameters: [String: [Float]] = [:]
         for rank in 0..<world {
             #expect(all[rank]!.losses == all[0]!.losses, "rank \(rank) saw other losses than rank 0")
-            if rank >= tp { #expect(all[rank]!.values == all[rank % tp]!.values, "rank \(rank) diverged from its data-parallel peer") }
-        }
-        var parameters: [String: [Float]] = [:]
-        for rank in 0..<tp {
+            let replica = layout.group([.dp], containing: rank)[0]
+            guard replica == rank else {
+                #expect(all[rank]!.values == all[replica]!.values, "rank \(rank) diverged from its data-parallel peer \(replica)")
+                continue
+            }
             let (_, specs, values) = all[rank]!
             for spec in specs {
                 let local = Array(values[spec.offset..<spec.offset + spec.shape.count])
                 guard let shard = spec.shard else {
-                    if let copy = parameters[spec.name] { #expect(copy == local, "tensor-parallel copies of \(spec.name) differ") }
+                    if let copy = parameters[spec.name] { #expect(copy == local, "copies of \(spec.name) differ") }
                     parameters[spec.name] = local
                     continue
                 }
                 var full = parameters[spec.name] ?? [Float](repeating: .nan, count: shard.fullShape.count)
-                for (k, value) in local.enumerated() { full[shard.fullIndex(ofLocal: k)] = value }
+                for (k, value) in local.enumerated() {
+                    let i = shard.fullIndex(ofLocal: k)
+                    if !full[i].isNaN, full[i] != value { Issue.record("copies of \(spec.name) differ at \(i)") }
+                    full[i] = value
+                }
                 parameters[spec.name] = full
             }
         }
@@ -88,11 +96,29 @@ struct ParallelEquivalenceTests {
 
     /// Compares a layout with one rank on the same flags, after checking that training moved the
     /// parameters (so the comparison is not between two copies of the initialisation).
-    static func expectMatchesOneRank(tp: Int, dp: Int, _ extra: [String]) throws {
-        let reference = try train(dp: 1, extra: extra)
-        let initial = try train(dp: 1, extra: extra + ["--lr", "0"])
+    static func expectMatchesOneRank(tp: Int, pp: Int = 1, dp: Int, _ extra: [String]) throws {
+        // The one-rank run has no virtual stages: drop that flag and its value.
+        var oneRank = extra
+        if let i = oneRank.firstIndex(of: "--num-virtual-stages-per-pipeline-rank") { oneRank.removeSubrange(i...i + 1) }
+        let reference = try train(dp: 1, extra: oneRank)
+        let initial = try train(dp: 1, extra: oneRank + ["--lr", "0"])
         #expect(relativeError(reference.flat, initial.flat) > 1e-3)
-        expectClose(try train(tp: tp, dp: dp, extra: extra), reference, "tp \(tp) dp \(dp) \(extra)")
+        expectClose(try train(tp: tp, pp: pp, dp: dp, extra: extra), reference, "tp \(tp) pp \(pp) dp \(dp) \(extra)")
+    }
+
+    /// Layer counts that split over 2 and 4 stages, and 2 stages of 2 chunks.
+    static let pipelineFlags = ["--num-layers", "4"]
+
+    @Test(arguments: [
+        (1, 2, 1, [String]()), (1, 4, 1, []),
+        (1, 2, 1, ["--num-virtual-stages-per-pipeline-rank", "2"]),
+        (1, 2, 1, ["--untie-embeddings-and-output-weights", "--hidden-dropout", "0.2"]),
+        (1, 2, 2, ["--use-distributed-optimizer"]),
+        (2, 2, 2, ["--sequence-parallel"]),
+        (2, 2, 2, llama + ["--use-distributed-optimizer"]),
+    ])
+    func pipelineParallelMatchesOneRank(tp: Int, pp: Int, dp: Int, extra: [String]) throws {
+        try Self.expectMatchesOneRank(tp: tp, pp: pp, dp: dp, Self.pipelineFlags + extra)
     }
 
     @Test(arguments: [
@@ -121,10 +147,10 @@ struct ParallelEquivalenceTests {
 
     @Test func unsupportedLayoutsAreRefusedByName() throws {
         do {
-            _ = try TrainingSetup(try TrainingArguments.parse(Self.flags + ["--pipeline-model-parallel-size", "2"]), worldSize: 4)
-            Issue.record("pipeline parallelism accepted")
+            _ = try TrainingSetup(try TrainingArguments.parse(Self.flags + ["--context-parallel-size", "2"]), worldSize: 4)
+            Issue.record("context parallelism accepted")
         } catch {
-            #expect("\(error)".hasPrefix("--pipeline-model-parallel-size 2: only tensor and data parallelism run across ranks so far"))
+            #expect("\(error)".hasPrefix("--context-parallel-size 2: only tensor, pipeline and data parallelism run across ranks so far"))
         }
         do {
             _ = try TrainingSetup(try TrainingArguments.parse(Self.flags + ["--tensor-model-parallel-size", "8"]), worldSize: 8)

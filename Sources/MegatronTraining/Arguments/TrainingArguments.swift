@@ -132,6 +132,15 @@ public struct TrainingArguments: Sendable, Equatable {
     /// parallel is the world size divided by tp · pp · cp).
     public var tensorModelParallelSize: Int = 1
     public var pipelineModelParallelSize: Int = 1
+    /// `--num-layers-per-virtual-pipeline-stage` (interleaved schedule).
+    public var numLayersPerVirtualPipelineStage: Int?
+    /// `--num-virtual-stages-per-pipeline-rank` (interleaved schedule).
+    public var numVirtualStagesPerPipelineRank: Int?
+    /// `--microbatch-group-size-per-virtual-pipeline-stage` (default: the pipeline size).
+    public var microbatchGroupSizePerVirtualPipelineStage: Int?
+    /// `--decoder-first-pipeline-num-layers` / `--decoder-last-pipeline-num-layers` (uneven stages).
+    public var decoderFirstPipelineNumLayers: Int?
+    public var decoderLastPipelineNumLayers: Int?
     public var contextParallelSize: Int = 1
     public var expertModelParallelSize: Int = 1
     /// `--sequence-parallel` (with tensor parallelism).

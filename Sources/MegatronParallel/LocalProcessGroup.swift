@@ -162,6 +162,43 @@ public final class LocalProcessGroup: ProcessGroup {
         }
     }
 
+    /// Sends first, each leaving a copy in the (sender, receiver, channel) mailbox without
+    /// waiting; then receives, each taking the oldest message of its mailbox (waiting for it up to
+    /// the world's timeout). No member ever waits on another's receive, so batches that agree
+    /// cannot deadlock, whatever order their parts are listed in.
+    public func sendReceive(_ operations: [PointToPoint]) throws {
+        try checkPointToPoint(operations)
+        for op in operations where op.tensor.storage.device != .cpu {
+            throw ParallelError.invalidArgument(collective: "send/receive", group: name,
+                                                message: "tensor on \(op.tensor.storage.device), not on the CPU, in \(op)")
+        }
+        for op in operations where op.direction == .send {
+            let t = op.tensor
+            let bytes = [UInt8](unsafeUninitializedCapacity: t.byteCount) { buffer, count in
+                if t.byteCount > 0 { buffer.baseAddress!.initialize(from: t.address.assumingMemoryBound(to: UInt8.self), count: t.byteCount) }
+                count = t.byteCount
+            }
+            try world.deposit(.init(bytes: bytes, shape: t.shape, dtype: t.dtype), key: mailbox(from: rank, to: op.peer, channel: op.channel),
+                              collective: "send/receive (channel \(op.channel))", group: name)
+        }
+        for op in operations where op.direction == .receive {
+            let collective = "send/receive (channel \(op.channel))"
+            let message = try world.collect(key: mailbox(from: op.peer, to: rank, channel: op.channel), sender: members[op.peer],
+                                            collective: collective, group: name)
+            let t = op.tensor
+            guard message.shape == t.shape, message.dtype == t.dtype else {
+                throw ParallelError.mismatch(
+                    collective: collective, group: name,
+                    message: "member \(op.peer) (rank \(members[op.peer])) sent \(message.shape) \(message.dtype), "
+                        + "member \(rank) (rank \(members[rank])) receives \(t.shape) \(t.dtype)")
+            }
+            copy(message.bytes, to: t.address)
+        }
+    }
+
+    /// The mailbox of messages from member `from` to member `to` on `channel`.
+    private func mailbox(from: Int, to: Int, channel: Int) -> String { "\(groupKey):\(from)→\(to)/\(channel)" }
+
     /// Meets `peer` at the pair's next message (the sender's tensor stays valid until both leave).
     private func message(
         _ collective: String, peer: Int, input: Tensor?, output: Tensor?, work: ([Int: LocalWorld.Contribution]) throws -> Void

@@ -29,8 +29,17 @@ public final class LocalWorld: @unchecked Sendable {
         let arguments: [Int]   // counts, root … (checked to agree where they must)
     }
 
+    /// A point-to-point message a sender left behind: a copy of its tensor.
+    struct Message {
+        let bytes: [UInt8]
+        let shape: Shape
+        let dtype: DType
+    }
+
     private let condition = NSCondition()
     private var meetings: [String: Meeting] = [:]
+    /// Messages not yet received, oldest first, per (group, sender, receiver, channel).
+    private var mailboxes: [String: [Message]] = [:]
     private var failure: (rank: Int, message: String)?
 
     public init(size: Int, timeout: Double = 600) {
@@ -111,6 +120,39 @@ public final class LocalWorld: @unchecked Sendable {
             throw workError
         }
         try waitUntil(key: key, collective: collective, group: group, expected: expected) { meeting.finished == expected.count }
+    }
+
+    /// Leaves `message` at the end of mailbox `key` without waiting for its receiver (a failed
+    /// world stops the sender too).
+    func deposit(_ message: Message, key: String, collective: String, group: String) throws {
+        condition.lock()
+        defer { condition.unlock() }
+        if let failure {
+            throw ParallelError.peerFailed(collective: collective, group: group, rank: failure.rank, message: failure.message)
+        }
+        mailboxes[key, default: []].append(message)
+        condition.broadcast()
+    }
+
+    /// Takes the oldest message of mailbox `key`, waiting for it until the timeout (naming
+    /// `sender`, a world rank) or a failure in the world.
+    func collect(key: String, sender: Int, collective: String, group: String) throws -> Message {
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            if let message = mailboxes[key]?.first {
+                mailboxes[key]!.removeFirst()
+                if mailboxes[key]!.isEmpty { mailboxes[key] = nil }
+                return message
+            }
+            if let failure {
+                throw ParallelError.peerFailed(collective: collective, group: group, rank: failure.rank, message: failure.message)
+            }
+            if !condition.wait(until: deadline), mailboxes[key] == nil {
+                throw ParallelError.timeout(collective: collective, group: group, missingRanks: [sender], seconds: timeout)
+            }
+        }
     }
 
     /// Waits (holding the lock on return) until `ready`, a failure, or the timeout.

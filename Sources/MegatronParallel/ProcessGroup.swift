@@ -36,6 +36,19 @@ public protocol ProcessGroup: AnyObject, Sendable {
     func send(_ tensor: Tensor, to peer: Int) throws
     /// Receives from member `peer` into `tensor`.
     func receive(into tensor: Tensor, from peer: Int) throws
+    /// Posts every operation at once and returns when all of them have completed (Megatron's
+    /// `batch_isend_irecv` followed by a wait): a rank may send to and receive from its
+    /// neighbours in one call without deadlock, whatever order the parts are listed in.
+    /// Messages between two members on one channel match in the order they are posted (within a
+    /// batch and across batches); different channels never match each other, so activations
+    /// (channel 0) and gradients (channel 1) to the same peer cannot be confused. Sender and
+    /// receiver must agree on shape and dtype. NCCL: queued on the backend's op stream (complete
+    /// before the work queued after it); thread ranks: sends leave a copy without waiting,
+    /// receives wait for it. Don't mix with ``send(_:to:)``/``receive(into:from:)`` between the
+    /// same two members: whether those match channel 0 is up to the implementation.
+    ///
+    ///     try pp.sendReceive([.send(output, to: next, channel: 0), .receive(into: outputGrad, from: next, channel: 1)])
+    func sendReceive(_ operations: [PointToPoint]) throws
     /// Member r sends elements `[Σ sendCounts[..<p], +sendCounts[p])` of `input` to member p and
     /// receives member p's slice for it at offset `Σ receiveCounts[..<p]` of `output` (counts in
     /// elements, possibly uneven; `receiveCounts[p]` must equal member p's `sendCounts[r]`).
@@ -53,6 +66,47 @@ public protocol ProcessGroup: AnyObject, Sendable {
     func startReduceScatter(_ input: Tensor, into output: Tensor, op: ReduceOp) throws -> any PendingCollective
     /// Starts an all-gather as ``startAllReduce(_:op:)`` does.
     func startAllGather(_ input: Tensor, into output: Tensor) throws -> any PendingCollective
+}
+
+/// One part of a batched point-to-point exchange (``ProcessGroup/sendReceive(_:)``): a tensor
+/// sent to or received from member `peer` of the group on channel `channel`.
+///
+///     let parts: [PointToPoint] = [.send(activation, to: 1), .receive(into: gradient, from: 1, channel: 1)]
+public struct PointToPoint: Sendable, CustomStringConvertible {
+    public enum Direction: String, Sendable {
+        case send, receive
+    }
+
+    /// Channels a group keeps apart: 0 (activations) and 1 (gradients).
+    public static let channels = 2
+
+    public let tensor: Tensor
+    /// The other member (group rank, not world rank).
+    public let peer: Int
+    public let direction: Direction
+    /// `0..<PointToPoint.channels`; messages on different channels never match.
+    public let channel: Int
+
+    public init(_ direction: Direction, _ tensor: Tensor, peer: Int, channel: Int = 0) {
+        self.direction = direction
+        self.tensor = tensor
+        self.peer = peer
+        self.channel = channel
+    }
+
+    /// Sends `tensor` to member `peer`.
+    public static func send(_ tensor: Tensor, to peer: Int, channel: Int = 0) -> PointToPoint {
+        PointToPoint(.send, tensor, peer: peer, channel: channel)
+    }
+
+    /// Receives member `peer`'s message into `tensor`.
+    public static func receive(into tensor: Tensor, from peer: Int, channel: Int = 0) -> PointToPoint {
+        PointToPoint(.receive, tensor, peer: peer, channel: channel)
+    }
+
+    public var description: String {
+        "\(direction == .send ? "send to" : "receive from") member \(peer) on channel \(channel) (\(tensor.shape) \(tensor.dtype))"
+    }
 }
 
 /// A collective in flight.
@@ -79,6 +133,20 @@ extension ProcessGroup {
             throw ParallelError.invalidArgument(
                 collective: "all-to-all", group: name,
                 message: "\(size) non-negative send and receive counts within the tensors' \(input.count) and \(output.count) elements of one dtype")
+        }
+    }
+
+    /// Checks a batched exchange's parts: peers are other members, channels are 0 or 1.
+    public func checkPointToPoint(_ operations: [PointToPoint]) throws {
+        for op in operations {
+            guard (0..<size).contains(op.peer), op.peer != rank else {
+                throw ParallelError.invalidArgument(collective: "send/receive", group: name,
+                                                    message: "peer \(op.peer) of \(size) members (this is \(rank)) in \(op)")
+            }
+            guard (0..<PointToPoint.channels).contains(op.channel) else {
+                throw ParallelError.invalidArgument(collective: "send/receive", group: name,
+                                                    message: "channel \(op.channel) is not one of 0..<\(PointToPoint.channels) in \(op)")
+            }
         }
     }
 

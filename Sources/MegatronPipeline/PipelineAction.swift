@@ -24,7 +24,9 @@ public struct VirtualMicrobatch: Hashable, Sendable, CustomStringConvertible {
 ///
 /// With two ranks, the next and the previous rank are the same peer: an executor must keep
 /// activation and gradient messages apart (separate communicators or tags), as Megatron does
-/// with its overlapped p2p path, because NCCL pairs sends to one peer by order alone.
+/// with its overlapped p2p path, because NCCL pairs sends to one peer by order alone: post the
+/// parts as one ``MegatronParallel/ProcessGroup/sendReceive(_:)`` on the pipeline group, with
+/// activations on channel 0 and gradients on channel 1.
 ///
 ///     let exchange = PipelineExchange(sendActivation: VirtualMicrobatch(microbatch: 2, chunk: 0),
 ///                                     receiveGradient: VirtualMicrobatch(microbatch: 0, chunk: 0))

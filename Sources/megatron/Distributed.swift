@@ -29,17 +29,28 @@ struct DistributedRank {
                                timeoutSeconds: timeoutSeconds)
     }
 
-    /// This rank's tensor- and data-parallel NCCL groups for `layout`: the world communicator
-    /// where a group spans every rank, else a split of it.
+    /// This rank's NCCL groups for `layout`: each a split of the world communicator, which every
+    /// rank takes part in (those in none of a kind's groups with no color); the world
+    /// communicator itself where a group spans every rank (with a second channel split off it
+    /// for the pipeline group).
     func groups(_ layout: ParallelConfig) throws -> ParallelGroups {
-        try ParallelGroups(layout, rank: environment.rank) { members, color, name in
-            guard members.count < environment.worldSize else { return world }
+        try ParallelGroups(layout, rank: environment.rank) { request in
+            guard let members = request.members, let color = request.color else {
+                try world.communicator.splitExcluded()
+                return nil
+            }
+            guard members.count < environment.worldSize else {
+                guard request.pointToPointChannels > 1 else { return world }
+                return try NCCLProcessGroup(communicator: world.communicator, backend: backend, name: request.name,
+                                            timeout: timeoutSeconds, pointToPointChannels: request.pointToPointChannels)
+            }
             guard let rank = members.firstIndex(of: environment.rank) else {
-                throw ParallelError.invalidArgument(collective: "group creation", group: name,
+                throw ParallelError.invalidArgument(collective: "group creation", group: request.name,
                                                     message: "rank \(environment.rank) is not among \(members)")
             }
             let communicator = try world.communicator.split(color: color, rank: rank, size: members.count)
-            return try NCCLProcessGroup(communicator: communicator, backend: backend, name: name, timeout: timeoutSeconds)
+            return try NCCLProcessGroup(communicator: communicator, backend: backend, name: request.name, timeout: timeoutSeconds,
+                                        pointToPointChannels: request.pointToPointChannels)
         }
     }
 }

@@ -79,8 +79,8 @@ struct Launch: ParsableCommand {
             let world = LocalWorld(size: nprocPerNode, timeout: Double(args.distributedTimeoutMinutes) * 60)
             say(layoutLine(ready.parallel) + " (threads of this process, CPU)")
             try world.run { rank in
-                let groups = try ParallelGroups(ready.parallel, rank: rank) { members, _, name in
-                    try world.group(ranks: members, rank: rank, name: name)
+                let groups = try ParallelGroups(ready.parallel, rank: rank) { request in
+                    try request.members.map { try world.group(ranks: $0, rank: rank, name: request.name) }
                 }
                 try train(ready, data: data, backend: CPUBackend(), groups: groups, log: rank == 0 ? say : { _ in })
             }

@@ -28,6 +28,7 @@ final class MirroredPairGroup: ProcessGroup {
     func broadcast(_ tensor: Tensor, root: Int) throws { Issue.record("unexpected broadcast") }
     func send(_ tensor: Tensor, to peer: Int) throws { Issue.record("unexpected send") }
     func receive(into tensor: Tensor, from peer: Int) throws { Issue.record("unexpected receive") }
+    func sendReceive(_ operations: [PointToPoint]) throws { Issue.record("unexpected send/receive") }
     func allToAll(_ input: Tensor, sendCounts: [Int], into output: Tensor, receiveCounts: [Int]) throws { Issue.record("unexpected all-to-all") }
     func barrier() throws {}
 }

@@ -72,6 +72,18 @@ public final class NCCLCommunicator: @unchecked Sendable {
         return NCCLCommunicator(context: context, library: library, rank: rank, size: size, comm: child)
     }
 
+    /// Takes part in a split that makes groups this member is in none of (`NCCL_SPLIT_NOCOLOR`;
+    /// Megatron's embedding group on a middle pipeline stage): every member of this communicator
+    /// calls ``split(color:rank:size:)`` or this, in the same order.
+    public func splitExcluded() throws(CUDAError) {
+        try context.makeCurrent()
+        var child: ncclComm_t?
+        try library.check(
+            library.require(library.symbols.ncclCommSplit, "ncclCommSplit")(comm, -1, Int32(rank), &child, nil),
+            "ncclCommSplit(no color, rank \(rank) of \(size))", comm: comm)
+        if let child { _ = library.symbols.ncclCommDestroy?(child) }   // NCCL returns none for no color
+    }
+
     /// One communicator per context, all in this process (`ncclCommInitAll`); rank i uses
     /// `contexts[i]`.
     public static func makeAll(contexts: [CUDAContext], library: NCCLLibrary? = nil) throws(CUDAError) -> [NCCLCommunicator] {

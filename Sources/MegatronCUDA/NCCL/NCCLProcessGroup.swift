@@ -21,17 +21,41 @@ public final class NCCLProcessGroup: ProcessGroup, @unchecked Sendable {
     /// the backend keeps queuing on the legacy default stream.
     let communicationStream: CUDAStream
 
+    /// Channel 1 of ``sendReceive(_:)``: a second communicator over the same members, so its
+    /// messages never match channel 0's (nil for a group made with one channel). Channel 0 is
+    /// ``communicator``, as ``send(_:to:)`` and ``receive(into:from:)`` are.
+    public let secondChannel: NCCLCommunicator?
+    /// Where channel 1's operations run: a stream of their own, so that channel 0's and channel
+    /// 1's kernels progress side by side (as PyTorch's per-group NCCL streams do) and a peer may
+    /// take the two channels' messages in separate batches, in either order.
+    let secondChannelStream: CUDAStream?
+
     /// Ends the process when a collective hangs past the timeout or a peer fails.
     let watchdog: NCCLWatchdog
 
     /// `timeout`: seconds a collective may take before this rank gives up on its peers
-    /// (`--distributed-timeout-minutes` × 60).
-    public init(communicator: NCCLCommunicator, backend: CUDABackend, name: String, timeout: Double) throws {
+    /// (`--distributed-timeout-minutes` × 60). `pointToPointChannels` 2 makes channel 1 of
+    /// ``sendReceive(_:)`` (a pipeline group): a split of `communicator` over the same members,
+    /// so every member must make the group at the same point (creation is collective).
+    public init(communicator: NCCLCommunicator, backend: CUDABackend, name: String, timeout: Double,
+                pointToPointChannels: Int = 1) throws {
+        guard (1...PointToPoint.channels).contains(pointToPointChannels) else {
+            throw ParallelError.invalidArgument(collective: "group creation", group: name,
+                                                message: "\(pointToPointChannels) point-to-point channels (1 or \(PointToPoint.channels))")
+        }
         self.communicator = communicator
         self.backend = backend
         self.name = name
         communicationStream = try backend.context.makeStream(nonBlocking: true)
-        watchdog = NCCLWatchdog(communicator: communicator, group: name, timeout: timeout)
+        if pointToPointChannels == 2 {
+            // Color 0 on every member, ordered by rank: the same members in the same order.
+            secondChannel = try communicator.split(color: 0, rank: communicator.rank, size: communicator.size)
+            secondChannelStream = try backend.context.makeStream(nonBlocking: true)
+        } else {
+            secondChannel = nil
+            secondChannelStream = nil
+        }
+        watchdog = NCCLWatchdog(communicator: communicator, others: secondChannel.map { [$0] } ?? [], group: name, timeout: timeout)
     }
 
     /// Stops the collective watchdogs of every NCCL group in the process (their checks would
@@ -135,6 +159,55 @@ public final class NCCLProcessGroup: ProcessGroup, @unchecked Sendable {
         try communicator.receive(into: DevicePointer(tensor.address), count: tensor.count, dtype: tensor.dtype, from: peer,
                                  stream: backend.stream)
         try watchdog.track("receive", after: backend.stream)
+    }
+
+    /// Every part between one `ncclGroupStart`/`ncclGroupEnd` (Megatron's `batch_isend_irecv`):
+    /// channel 0 on ``communicator`` and the op stream, channel 1 on ``secondChannel`` and its own
+    /// stream, which starts after the work queued so far and which the op stream then waits for.
+    /// Channel 0's parts are issued before channel 1's on every rank, in the caller's order
+    /// within a channel (NCCL matches one pair's messages on one communicator by that order).
+    /// Empty tensors are skipped (on both sides, since sizes must agree). NCCL sees only
+    /// element counts: a shape mismatch of equal size goes unnoticed, an unequal one fails or
+    /// hangs (the watchdog then names the group).
+    public func sendReceive(_ operations: [PointToPoint]) throws {
+        try checkPointToPoint(operations)
+        for op in operations { try check(op.tensor, "send/receive") }
+        let parts = operations.filter { $0.tensor.count > 0 }
+        guard !parts.isEmpty else { return }
+        let first = parts.filter { $0.channel == 0 }, second = parts.filter { $0.channel == 1 }
+        var channel1: (communicator: NCCLCommunicator, stream: CUDAStream)?
+        if !second.isEmpty {
+            guard let secondChannel, let secondChannelStream else {
+                throw ParallelError.invalidArgument(
+                    collective: "send/receive", group: name,
+                    message: "channel 1 needs a group made with pointToPointChannels: 2 (\(second[0]))")
+            }
+            let ready = try backend.context.makeEvent(timing: false)
+            try ready.record(on: backend.stream)
+            try secondChannelStream.wait(for: ready)
+            channel1 = (secondChannel, secondChannelStream)
+        }
+        try communicator.library.group { () throws(CUDAError) in
+            for op in first { try post(op, on: communicator, stream: backend.stream) }
+            if let channel1 {
+                for op in second { try post(op, on: channel1.communicator, stream: channel1.stream) }
+            }
+        }
+        if let channel1 {
+            let done = try backend.context.makeEvent(timing: false)
+            try done.record(on: channel1.stream)
+            try backend.stream.wait(for: done)
+        }
+        try watchdog.track("send/receive (\(parts.count) parts)", after: backend.stream)
+    }
+
+    /// Queues one part of a batched exchange (inside an NCCL group).
+    private func post(_ op: PointToPoint, on comm: NCCLCommunicator, stream: CUDAStream) throws(CUDAError) {
+        let t = op.tensor
+        switch op.direction {
+        case .send: try comm.send(DevicePointer(t.address), count: t.count, dtype: t.dtype, to: op.peer, stream: stream)
+        case .receive: try comm.receive(into: DevicePointer(t.address), count: t.count, dtype: t.dtype, from: op.peer, stream: stream)
+        }
     }
 
     /// Grouped sends and receives, one pair per peer (NCCL has no uneven all-to-all of its own).

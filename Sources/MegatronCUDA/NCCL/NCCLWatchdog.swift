@@ -18,6 +18,9 @@ final class NCCLWatchdog: Sendable {
     }
 
     private let communicator: NCCLCommunicator
+    /// Further communicators of the group whose asynchronous errors are checked too (a
+    /// pipeline group's second point-to-point channel).
+    private let others: [NCCLCommunicator]
     private let group: String
     private let timeout: Double
     private let pending = Mutex<[Pending]>([])
@@ -26,8 +29,9 @@ final class NCCLWatchdog: Sendable {
     /// Every watchdog of the process, for ``stopAll()``.
     private static let all = Mutex<[NCCLWatchdog]>([])
 
-    init(communicator: NCCLCommunicator, group: String, timeout: Double) {
+    init(communicator: NCCLCommunicator, others: [NCCLCommunicator] = [], group: String, timeout: Double) {
         self.communicator = communicator
+        self.others = others
         self.group = group
         self.timeout = timeout
         let thread = Thread { [weak self] in
@@ -66,6 +70,7 @@ final class NCCLWatchdog: Sendable {
         }
         do {
             try communicator.checkAsyncError()
+            for other in others { try other.checkAsyncError() }
         } catch {
             stop("\(oldest?.collective ?? "NCCL") on group \(group): \(error)")
         }

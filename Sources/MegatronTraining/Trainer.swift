@@ -292,7 +292,7 @@ public final class Trainer {
     static func exchange(over group: any ProcessGroup) -> ([PipelineRunner.Message]) throws -> Void {
         { messages in
             try group.sendReceive(messages.map {
-                PointToPoint(tensor: $0.tensor, peer: $0.peer, direction: $0.send ? .send : .receive, channel: $0.channel)
+                PointToPoint($0.send ? .send : .receive, $0.tensor, peer: $0.peer, channel: $0.channel)
             })
         }
     }

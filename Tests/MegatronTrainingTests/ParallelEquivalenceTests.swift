@@ -45,8 +45,8 @@ struct ParallelEquivalenceTests {
         let results = Mutex<[Int: (losses: [Float], specs: [ParameterSpec], values: [Float])]>([:])
         let threads = LocalWorld(size: world, timeout: 60)
         try threads.run { rank in
-            let groups = try ParallelGroups(setup.parallel, rank: rank) { members, _, name in
-                try threads.group(ranks: members, rank: rank, name: name)
+            let groups = try ParallelGroups(setup.parallel, rank: rank) { request in
+                try request.members.map { try threads.group(ranks: $0, rank: rank, name: request.name) }
             }
             let backend = CPUBackend()
             let trainer = try Trainer(setup: setup, backend: backend, train: data, validation: nil, groups: groups)
@@ -70,7 +70,7 @@ struct ParallelEquivalenceTests {
             for spec in specs {
                 let local = Array(values[spec.offset..<spec.offset + spec.shape.count])
                 guard let shard = spec.shard else {
-                    if let copy = parameters[spec.name] { #expect(copy == local, "copies of \(spec.name) differ") }
+                    if let copy = parameters[spec.name], copy != local { Issue.record("copies of \(spec.name) differ") }
                     parameters[spec.name] = local
                     continue
                 }

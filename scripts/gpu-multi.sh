@@ -6,6 +6,8 @@
 #   curves the bf16 loss curves of TP/SP/DP layouts against one GPU's (gpu-check --parallel)
 #   tp     a 1.3B GPT with TP=2 (± sequence parallel) against megatron-core's TP=2 and our
 #          one-GPU figure
+#   pp     the same GPT on 2 pipeline stages for m = 4, 8, 16 micro-batches against one GPU:
+#          per-GPU throughput and the measured bubble beside the theoretical 1/(m + 1)
 # PARTS selects (default: all). NVLink multicast stays off (the machine's rule). A summary
 # table comes last.
 set -uo pipefail
@@ -14,7 +16,7 @@ export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVL
 export MEGATRON_KERNEL_CACHE=${MEGATRON_KERNEL_CACHE:-/tmp/megatron-kernels}
 bin=.device/megatron
 n=${NPROC:-2}
-parts=${PARTS:-nccl dp curves tp}
+parts=${PARTS:-nccl dp curves tp pp}
 out=${OUT:-/tmp/gpu-multi}
 mkdir -p "$out"
 status=0
@@ -64,6 +66,17 @@ if want tp; then
     fi
     TP=$n LAYERS=24 HIDDEN=2048 HEADS=16 SEQ=2048 MBS=4 NMB=4 run mcore-tp2 torchrun --nproc-per-node "$n" .device/mcore_gpt.py
 fi
+if want pp; then
+    # Pipeline bubble: the 24-layer 1.3B GPT on 2 stages against one GPU at the same global
+    # batch, for m = 4, 8, 16 micro-batches of 4 × 2048 tokens.
+    big=(--device cuda --bf16 --num-layers 24 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048
+         --max-position-embeddings 2048 --vocab-size 50304 --make-vocab-size-divisible-by 64 --hidden-dropout 0
+         --attention-dropout 0 --micro-batch-size 4 --lr 3e-4 --weight-decay 0.1 --bench-warmup 2 --bench-iters 4)
+    for m in 4 8 16; do
+        run pp1-m$m "$bin" bench "${big[@]}" --global-batch-size $((4 * m))
+        run pp2-m$m "$bin" launch --nproc-per-node "$n" -- bench "${big[@]}" --global-batch-size $((4 * m)) --pipeline-model-parallel-size "$n"
+    done
+fi
 
 echo
 echo "| run | figure |"
@@ -81,5 +94,12 @@ if want tp; then
     echo "| GPT 1.3B bf16, TP=2, tokens/s per GPU | $(field tp2 'per GPU: tokens/s: [0-9]*') |"
     echo "| GPT 1.3B bf16, TP=2 + SP, tokens/s per GPU | $(field tp2-sp 'per GPU: tokens/s: [0-9]*') |"
     echo "| megatron-core TP=2, tokens/s per GPU | $(field mcore-tp2 'tokens/s/gpu=[0-9]*') |"
+fi
+if want pp; then
+    for m in 4 8 16; do
+        one=$(field pp1-m$m 'tokens/s: [0-9]*'); two=$(field pp2-m$m 'per GPU: tokens/s: [0-9]*')
+        bubble=$(awk -v a="$one" -v b="$two" 'BEGIN { if (a > 0 && b > 0) printf "%.1f%%", 100 * (1 - b / a); else print "n/a" }')
+        echo "| GPT 1.3B bf16 PP=2, m=$m: tokens/s per GPU (1 GPU: $one) | $two; bubble $bubble, theory $(awk -v m=$m 'BEGIN { printf "%.1f%%", 100 / (m + 1) }') |"
+    done
 fi
 exit $status

@@ -66,6 +66,7 @@ struct GPUCheck: ParsableCommand {
                                                                  "--overlap-param-gather", "--ddp-bucket-size", "100000"]),
             ("tp \(world) sp, dist. opt. (dp 1)", ["--tensor-model-parallel-size", "\(world)", "--sequence-parallel",
                                                 "--use-distributed-optimizer"]),
+            ("pp \(world) (1F1B)", ["--pipeline-model-parallel-size", "\(world)"]),
         ] {
             let losses = try check.curve(on: rank.backend, extraFlags: ["--bf16"] + flags, worldSize: world) { try rank.groups($0) }
             let result = LossCurveCheck.Result(name: "cuda bf16 \(name) vs 1 GPU", reference: reference, losses: losses,

@@ -17,6 +17,8 @@ public enum Benchmark {
         public let parameters: Int
         public let lastLoss: Float
         public let peakResidentBytes: Int?
+        /// Under pipeline parallelism: this rank's stage and its activations in flight (peak, bound).
+        public let pipelineActivations: (stage: Int, peak: Int, bound: Int)?
     }
 
     /// `afterTiming`, when given, gets the trainer once the timed iterations are done (to profile one more).
@@ -39,7 +41,8 @@ public enum Benchmark {
         let flops = ThroughputModel(config: setup.model).flopsPerIteration(globalBatch: setup.globalBatchSize)
         return Report(secondsPerIteration: seconds, tokensPerSecond: Double(setup.tokensPerIteration) / seconds,
                       tflops: flops / seconds / 1e12, flopsPerIteration: flops,
-                      parameters: trainer.model.store.layout.fullCount, lastLoss: loss, peakResidentBytes: peakResidentBytes())
+                      parameters: trainer.model.store.layout.fullCount, lastLoss: loss, peakResidentBytes: peakResidentBytes(),
+                      pipelineActivations: trainer.pipelineActivations)
     }
 
     /// The process's peak resident set (VmHWM) on Linux.

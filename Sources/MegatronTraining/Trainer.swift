@@ -213,6 +213,12 @@ public final class Trainer {
         return StepResult(loss: loss, gradNorm: stats.gradNorm, learningRate: lr, skipped: skipped)
     }
 
+    /// Under pipeline parallelism: this rank's stage, the most micro-batches whose activations
+    /// it has held at once, and the schedule's bound on that number (nil: one stage).
+    public var pipelineActivations: (stage: Int, peak: Int, bound: Int)? {
+        pipeline.map { (stage: $0.schedule.rank, peak: $0.peakActivationsInFlight, bound: $0.schedule.maxActivationsInFlight) }
+    }
+
     /// Waits until the parameters are current on the device everywhere: the last step's
     /// overlapped all-gathers (`--overlap-param-gather`) and all queued work. Call before reading
     /// the parameters or ending the process.

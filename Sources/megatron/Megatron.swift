@@ -158,6 +158,12 @@ struct Bench: ParsableCommand {
                 let stats = cuda.context.allocator.statistics
                 say(String(format: "peak GPU memory: %.2f GiB allocated, %.2f GiB reserved",
                            Double(stats.peakAllocatedBytes) / 1_073_741_824, Double(stats.peakReservedBytes) / 1_073_741_824))
+                // Every stage reports its own memory: the first holds the most activations.
+                if let p = r.pipelineActivations {
+                    FileHandle.standardOutput.write(Data(String(
+                        format: "pipeline stage %d: peak GPU memory %.2f GiB allocated, activations of %d micro-batches held at most (1F1B bound %d)\n",
+                        p.stage, Double(stats.peakAllocatedBytes) / 1_073_741_824, p.peak, p.bound).utf8))
+                }
                 // H100/H200 SXM dense bf16 peak; fp32 runs on the tensor cores only through TF32.
                 say(String(format: "MFU: %.1f%% of 989 TFLOP/s (H100/H200 SXM dense bf16)",
                            r.tflops / Double(world) / 989 * 100))

@@ -54,6 +54,10 @@ struct ParallelEquivalenceTests {
                 let step = try trainer.step()
                 return [step.loss, Float(step.gradNorm)]
             }
+            if let held = trainer.pipelineActivations {
+                // The schedule keeps exactly as many micro-batches' activations as 1F1B needs.
+                #expect(held.peak == held.bound, "stage \(held.stage) held \(held.peak) micro-batches, bound \(held.bound)")
+            }
             let values = try backend.download(trainer.model.store.values)
             results.withLock { $0[rank] = (losses, trainer.model.store.layout.specs, values) }
         }

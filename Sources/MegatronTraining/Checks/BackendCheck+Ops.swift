@@ -252,15 +252,15 @@ extension BackendCheck {
                 let scale = 1 / Float(hd).squareRoot()
                 for dropout in [Float(0), 0.1] {
                     let out = try output(q.dev.shape, dtype), lse = try output([batch, nq, s], .fp32)
-                    try d.attention(q: q.dev, k: k.dev, v: v.dev, into: out.dev, lse: lse.dev, scale: scale, dropout: dropout, seed: 3)
-                    try r.attention(q: q.ref, k: k.ref, v: v.ref, into: out.ref, lse: lse.ref, scale: scale, dropout: dropout, seed: 3)
+                    try d.attention(q: q.dev, k: k.dev, v: v.dev, into: out.dev, lse: lse.dev, scale: scale, dropout: dropout, seed: 3, segments: nil)
+                    try r.attention(q: q.ref, k: k.ref, v: v.ref, into: out.ref, lse: lse.ref, scale: scale, dropout: dropout, seed: 3, segments: nil)
                     results.append(try compare("attention s=\(s) b=\(batch) \(nq)/\(ng)×\(hd) p=\(dropout) \(dtype)", [out, lse], dtype))
                     let dout = try random(q.dev.shape, dtype, stream: next())
                     let dq = try output(q.dev.shape, dtype), dk = try output(k.dev.shape, dtype), dv = try output(v.dev.shape, dtype)
                     try d.attentionBackward(dout.dev, q: q.dev, k: k.dev, v: v.dev, out: out.dev, lse: lse.dev,
-                                            dq: dq.dev, dk: dk.dev, dv: dv.dev, scale: scale, dropout: dropout, seed: 3)
+                                            dq: dq.dev, dk: dk.dev, dv: dv.dev, scale: scale, dropout: dropout, seed: 3, segments: nil)
                     try r.attentionBackward(dout.ref, q: q.ref, k: k.ref, v: v.ref, out: out.ref, lse: lse.ref,
-                                            dq: dq.ref, dk: dk.ref, dv: dv.ref, scale: scale, dropout: dropout, seed: 3)
+                                            dq: dq.ref, dk: dk.ref, dv: dv.ref, scale: scale, dropout: dropout, seed: 3, segments: nil)
                     results.append(try compare("attentionBackward s=\(s) b=\(batch) \(nq)/\(ng)×\(hd) p=\(dropout) \(dtype)", [dq, dk, dv], dtype))
                 }
             }

@@ -61,7 +61,7 @@ let package = Package(
         ], resources: [.copy("Fixtures")]),
         .testTarget(name: "MegatronDataTests", dependencies: ["MegatronData", "MegatronTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MegatronTrainingTests", dependencies: [
-            "MegatronTraining", "MegatronTensor", "MegatronCPU", "MegatronTransformer", "MegatronParallel",
+            "MegatronTraining", "MegatronTensor", "MegatronCPU", "MegatronTransformer", "MegatronParallel", "MegatronModels",
         ]),
     ],
     swiftLanguageModes: [.v6]

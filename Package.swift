@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "MegatronDataTests", dependencies: ["MegatronData", "MegatronTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MegatronPipelineTests", dependencies: ["MegatronPipeline"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MegatronTrainingTests", dependencies: [
-            "MegatronTraining", "MegatronTensor", "MegatronCPU", "MegatronTransformer", "MegatronParallel",
+            "MegatronTraining", "MegatronTensor", "MegatronCPU", "MegatronTransformer", "MegatronParallel", "MegatronModels",
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -85,9 +85,26 @@ extension CPUBackend {
         }
     }
 
+    /// The int32 `[b, s]` segment ids, checked; nil without segments.
+    private func segmentIDs(_ segments: Tensor?, s: Int, b: Int, _ op: String) throws -> SendablePointer<Int32>? {
+        guard let segments else { return nil }
+        guard segments.count == b * s, segments.shape.rank == 2 else {
+            throw TensorError.shapeMismatch(op: op, expected: "segments int32 [b, s] = [\(b), \(s)]", got: segments.shape)
+        }
+        return SendablePointer(try int32s(segments, op))
+    }
+
+    /// Scores of row `i` (keys `0...i`) whose key lies in another segment become −∞ (the key
+    /// `i` itself never does, so the row's maximum stays finite).
+    @inline(__always)
+    private static func maskSegments(_ row: UnsafeMutablePointer<Float>, _ i: Int, _ ids: UnsafeMutablePointer<Int32>) {
+        let own = ids[i]
+        for j in 0..<i where ids[j] != own { row[j] = -.infinity }
+    }
+
     public func attention(
         q: Tensor, k: Tensor, v: Tensor, into out: Tensor, lse: Tensor,
-        scale: Float, dropout: Float, seed: UInt64
+        scale: Float, dropout: Float, seed: UInt64, segments: Tensor?
     ) throws {
         let op = "attention"
         let (_, nq, ng, d) = try headLayout(q: q, k: k, op)
@@ -96,6 +113,7 @@ extension CPUBackend {
         let (s, b) = (q.shape[0], q.shape[1])
         try expectCount(lse, b * nq * s, op)
         guard dropout >= 0, dropout < 1 else { throw TensorError.invalidArgument(op: op, message: "dropout \(dropout) outside [0, 1)") }
+        let ids = try segmentIDs(segments, s: s, b: b, op)
         let pq = try floats(q, op), pk = try floats(k, op), pv = try floats(v, op), po = try floats(out, op)
         let pl = SendablePointer(try floats(lse, op))
         let probs = UnsafeMutablePointer<Float>.allocate(capacity: s * s)
@@ -104,8 +122,9 @@ extension CPUBackend {
         let (ldq, ldk) = (b * nq * d, b * ng * d)
         let perGroup = nq / ng
         let mask = AttentionDropoutMask(probability: dropout, seed: seed, seqLength: s)
-        // Per (batch, head): S = scale·Q·Kᵀ, causal softmax by rows, O = P·V. The GEMMs use every
-        // core; the full s×s product wastes the masked half but runs at BLAS speed.
+        // Per (batch, head): S = scale·Q·Kᵀ, causal softmax by rows (keys of other segments
+        // masked too), O = P·V. The GEMMs use every core; the full s×s product wastes the masked
+        // half but runs at BLAS speed.
         for bb in 0..<b {
             for h in 0..<nq {
                 let g = h / perGroup
@@ -116,6 +135,7 @@ extension CPUBackend {
                 forEachRowBlock(s, block: rowBlock(columns: s)) { rows in
                     for i in rows {
                         let r = pp.base + i * s
+                        if let ids { Self.maskSegments(r, i, ids.base + bb * s) }
                         let m = VectorMath.max(r, i + 1)
                         let total = VectorMath.expShifted(r, i + 1, shift: m, into: r)
                         pl[row0 + i] = m + Foundation.log(total)
@@ -132,7 +152,7 @@ extension CPUBackend {
 
     public func attentionBackward(
         _ dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
-        dq: Tensor, dk: Tensor, dv: Tensor, scale: Float, dropout: Float, seed: UInt64
+        dq: Tensor, dk: Tensor, dv: Tensor, scale: Float, dropout: Float, seed: UInt64, segments: Tensor?
     ) throws {
         let op = "attentionBackward"
         let (_, nq, ng, d) = try headLayout(q: q, k: k, op)
@@ -140,6 +160,7 @@ extension CPUBackend {
         for t in [v, dk, dv] { try t.expect(k.shape, op) }
         let (s, b) = (q.shape[0], q.shape[1])
         try expectCount(lse, b * nq * s, op)
+        let ids = try segmentIDs(segments, s: s, b: b, op)
         let pq = try floats(q, op), pk = try floats(k, op), pv = try floats(v, op)
         let po = SendablePointer(try floats(out, op)), pdo = SendablePointer(try floats(dout, op))
         let pl = SendablePointer(try floats(lse, op))
@@ -172,6 +193,7 @@ extension CPUBackend {
                         var delta: Float = 0
                         let (doi, oi) = (pdo.base + dOff + i * ldq, po.base + dOff + i * ldq)
                         for e in 0..<d { delta += doi[e] * oi[e] }
+                        if let ids { Self.maskSegments(r, i, ids.base + bb * s) }
                         _ = VectorMath.expShifted(r, i + 1, shift: l, into: r)
                         for j in 0...i {
                             let z = mask.factor(row: row0 + i, column: j)

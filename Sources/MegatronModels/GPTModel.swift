@@ -9,12 +9,16 @@ public struct GPTBatch: Sendable {
     public let targets: Tensor
     public let lossMask: Tensor?
     public let positions: Tensor?
+    /// Attention segment ids, int32 `[b, s]` (batch-major, unlike the others): a token attends
+    /// only to earlier tokens of its own segment (`--reset-attention-mask`); nil: plain causal.
+    public let segments: Tensor?
 
-    public init(tokens: Tensor, targets: Tensor, lossMask: Tensor? = nil, positions: Tensor? = nil) {
+    public init(tokens: Tensor, targets: Tensor, lossMask: Tensor? = nil, positions: Tensor? = nil, segments: Tensor? = nil) {
         self.tokens = tokens
         self.targets = targets
         self.lossMask = lossMask
         self.positions = positions
+        self.segments = segments
     }
 }
 
@@ -172,6 +176,9 @@ public final class GPTModel: @unchecked Sendable {
             throw TensorError.shapeMismatch(op: "GPTModel.forward", expected: "tokens [s, b]", got: batch.tokens.shape)
         }
         try batch.targets.expect(batch.tokens.shape, "GPTModel.forward targets")
+        if let segments = batch.segments {
+            try segments.expect([batch.tokens.shape[1], batch.tokens.shape[0]], "GPTModel.forward segments [b, s]")
+        }
         let first = chunk == 0 && part.embedding, last = chunk == part.chunks.count - 1 && part.output
         let indices = layerIndices(chunk)
         var x: Tensor
@@ -193,7 +200,7 @@ public final class GPTModel: @unchecked Sendable {
             try parametersNeeded?(i + 1 < layers.count ? layers[i + 1].firstParameterOffset(store) : nil)
             // Each layer draws from a stream of its own, whichever stage runs it.
             var rng = DropoutStream(seed: Self.layerSeed(dropoutSeed, layer: layers[i].layerNumber), enabled: dropoutSeed != nil)
-            let (y, s) = try layers[i].forward(x, &rng, store)
+            let (y, s) = try layers[i].forward(x, &rng, store, segments: batch.segments)
             saved.append(s)
             x = y
         }

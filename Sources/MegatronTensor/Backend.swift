@@ -132,14 +132,21 @@ public protocol Backend: AnyObject, Sendable {
     /// Causal softmax attention, grouped-query: `q [s, b, nq, d]`, `k, v [s, b, ng, d]`,
     /// `out [s, b, nq, d]`, saves the row log-sum-exp `lse [b, nq, s]`. Attention dropout with
     /// probability `dropout` uses Philox(seed) over (b, head, i, j).
+    ///
+    /// `segments`, when given, is int32 `[b, s]` (batch-major, unlike the activations: each
+    /// sequence's ids are contiguous, as the kernels read them tile by tile): token i of sequence
+    /// bb attends to key j only if j ≤ i and `segments[bb, j] == segments[bb, i]` — attention
+    /// within documents, Megatron's `--reset-attention-mask` (the ids are the number of
+    /// end-of-document tokens before each position). Any ids work; every row sees at least
+    /// itself. nil is plain causal attention.
     func attention(
         q: Tensor, k: Tensor, v: Tensor, into out: Tensor, lse: Tensor,
-        scale: Float, dropout: Float, seed: UInt64
+        scale: Float, dropout: Float, seed: UInt64, segments: Tensor?
     ) throws
-    /// Overwrites `dq, dk, dv`.
+    /// Overwrites `dq, dk, dv`; `segments` as the forward's.
     func attentionBackward(
         _ dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
-        dq: Tensor, dk: Tensor, dv: Tensor, scale: Float, dropout: Float, seed: UInt64
+        dq: Tensor, dk: Tensor, dv: Tensor, scale: Float, dropout: Float, seed: UInt64, segments: Tensor?
     ) throws
 
     // MARK: loss

@@ -5,8 +5,8 @@ import MegatronData
 /// of the iteration that starts at consumed sample `c` holds samples
 /// `c + m·mbs·dp + r·mbs ..< + mbs` (rank r), so every layout sees the same global batch, and
 /// training resumes from any consumed-sample count. With ``startPrefetching(fromConsumedSamples:)``
-/// a background thread assembles the next batches (tokens, targets, loss mask, positions) while
-/// the device computes.
+/// a background thread assembles the next batches (tokens, targets, loss mask, positions,
+/// attention segments) while the device computes.
 ///
 ///     let loader = GPTBatchLoader(source: data.train, setup: setup, dataParallelRank: 0, dataParallelSize: 1)
 ///     loader.startPrefetching(fromConsumedSamples: 0)
@@ -14,12 +14,16 @@ import MegatronData
 public final class GPTBatchLoader: @unchecked Sendable {
     // @unchecked Sendable: the queue is guarded by `condition`; the rest is immutable.
 
-    /// One micro-batch on the host, sequence-major `[s, b]`.
+    /// One micro-batch on the host, sequence-major `[s, b]` — except `segments`, batch-major
+    /// `[b, s]` as ``MegatronTensor/Backend/attention(q:k:v:into:lse:scale:dropout:seed:segments:)`` takes them.
     public struct HostBatch: Sendable, Equatable {
         public let tokens: [Int32]
         public let targets: [Int32]
         public let lossMask: [Float]?
         public let positions: [Int32]?
+        /// Each token's document within its sample (`--reset-attention-mask`): the number of
+        /// end-of-document input tokens before it.
+        public let segments: [Int32]?
     }
 
     let source: any GPTSampleSource
@@ -32,6 +36,7 @@ public final class GPTBatchLoader: @unchecked Sendable {
     let eod: Int32?
     let eodMaskLoss: Bool
     let resetPositionIds: Bool
+    let resetAttentionMask: Bool
     /// Batches prepared ahead of the consumer.
     let depth: Int
 
@@ -54,6 +59,7 @@ public final class GPTBatchLoader: @unchecked Sendable {
         eod = setup.eodToken.map(Int32.init)
         eodMaskLoss = setup.eodMaskLoss
         resetPositionIds = setup.resetPositionIds
+        resetAttentionMask = setup.resetAttentionMask
         self.depth = max(1, depth)
     }
 
@@ -65,13 +71,16 @@ public final class GPTBatchLoader: @unchecked Sendable {
     }
 
     /// Assembles the micro-batch whose first sample is `first` (on the calling thread):
-    /// tokens and next-token targets, and Megatron's `get_ltor_masks_and_position_ids` — an
-    /// end-of-document input token is left out of the loss, and positions restart after it.
+    /// tokens and next-token targets, and Megatron's `_get_ltor_masks_and_position_ids` (on the
+    /// input tokens) — an end-of-document input token is left out of the loss, positions restart
+    /// after it, and so does the attention: Megatron's mask `[i + 1:, :i + 1] = 0` for each
+    /// end-of-document token i is exactly "same segment", segment = end-of-document tokens before.
     public func batch(firstSample first: Int) throws -> HostBatch {
         let (s, b) = (seqLength, microBatchSize)
         var tokens = [Int32](repeating: 0, count: s * b), targets = tokens
         var mask: [Float]? = eodMaskLoss ? Array(repeating: 1, count: s * b) : nil
         var positions: [Int32]? = resetPositionIds ? Array(repeating: 0, count: s * b) : nil
+        var segments: [Int32]? = resetAttentionMask ? Array(repeating: 0, count: s * b) : nil
         let eod = self.eod ?? -1
         for j in 0..<b {
             let sample = try source.sample(first + j)
@@ -79,17 +88,20 @@ public final class GPTBatchLoader: @unchecked Sendable {
                 throw GPTBatchLoaderError.shortSample(index: first + j, tokens: sample.count, needed: s + 1)
             }
             var documentStart = 0
+            var document: Int32 = 0
             for t in 0..<s {
                 tokens[t * b + j] = sample[t]
                 targets[t * b + j] = sample[t + 1]
                 positions?[t * b + j] = Int32(t - documentStart)
+                segments?[j * s + t] = document
                 if sample[t] == eod {
                     mask?[t * b + j] = 0
                     documentStart = t + 1
+                    document += 1
                 }
             }
         }
-        return HostBatch(tokens: tokens, targets: targets, lossMask: mask, positions: positions)
+        return HostBatch(tokens: tokens, targets: targets, lossMask: mask, positions: positions, segments: segments)
     }
 
     /// Starts the background thread at the first micro-batch of the iteration beginning at

@@ -75,10 +75,10 @@ public final class Trainer {
                 dataParallelGroup: (any ProcessGroup)? = nil, tensorParallelGroup: (any ProcessGroup)? = nil,
                 pipelineGroup: (any ProcessGroup)? = nil, embeddingGroup: (any ProcessGroup)? = nil) throws {
         let groupSize = dataParallelGroup?.size ?? 1
-        if (setup.eodMaskLoss || setup.resetPositionIds) && setup.eodToken == nil {
+        if (setup.eodMaskLoss || setup.resetPositionIds || setup.resetAttentionMask) && setup.eodToken == nil {
             throw TensorError.invalidArgument(
-                op: "Trainer", message: "--eod-mask-loss and --reset-position-ids need the tokenizer's end-of-document id "
-                    + "(train on --data-path with a --tokenizer-type)")
+                op: "Trainer", message: "--eod-mask-loss, --reset-position-ids and --reset-attention-mask need the tokenizer's "
+                    + "end-of-document id (train on --data-path with a --tokenizer-type)")
         }
         guard groupSize == setup.dataParallelSize else {
             throw TensorError.invalidArgument(
@@ -357,7 +357,8 @@ public final class Trainer {
         let b = model.backend
         return GPTBatch(tokens: try b.tensor(int32: host.tokens, shape: shape), targets: try b.tensor(int32: host.targets, shape: shape),
                         lossMask: try host.lossMask.map { try b.tensor($0, shape: shape) },
-                        positions: try host.positions.map { try b.tensor(int32: $0, shape: shape) })
+                        positions: try host.positions.map { try b.tensor(int32: $0, shape: shape) },
+                        segments: try host.segments.map { try b.tensor(int32: $0, shape: [shape[1], shape[0]]) })
     }
 
     /// A distinct dropout seed per (iteration, micro-batch), derived from `--seed`.

@@ -34,7 +34,10 @@ public struct TrainingSetup: Sendable {
     public let eodMaskLoss: Bool
     /// `--reset-position-ids`: learned positions restart after each end-of-document token.
     public let resetPositionIds: Bool
-    /// The tokenizer's end-of-document id, which the two options above need; set once the
+    /// `--reset-attention-mask`: attention stays within documents (a token attends only to
+    /// earlier tokens after the last end-of-document token before it).
+    public let resetAttentionMask: Bool
+    /// The tokenizer's end-of-document id, which the three options above need; set once the
     /// tokenizer is loaded (nil with mock data).
     public var eodToken: Int?
     public let logInterval: Int
@@ -155,10 +158,7 @@ public struct TrainingSetup: Sendable {
         bucketSize = args.ddpBucketSize
         eodMaskLoss = args.eodMaskLoss
         resetPositionIds = args.resetPositionIds
-        if args.resetAttentionMask {
-            throw .unsupported("--reset-attention-mask is not implemented yet (attention within documents needs a "
-                + "block-diagonal mask in the attention kernels)")
-        }
+        resetAttentionMask = args.resetAttentionMask
         logInterval = args.logInterval
         evalInterval = args.evalInterval
         evalIters = args.evalIters

@@ -1,7 +1,8 @@
 import MegatronTensor
 
 /// Causal self-attention with grouped query heads: fused QKV projection in Megatron's grouped
-/// layout, optional rotary embedding, softmax attention, output projection. Under tensor
+/// layout, optional rotary embedding, softmax attention (optionally within documents: see
+/// ``forward(_:_:_:segments:)``), output projection. Under tensor
 /// parallelism each rank holds whole query groups (the QKV projection is column-parallel, the
 /// output projection row-parallel).
 ///
@@ -23,6 +24,7 @@ public struct SelfAttention: Sendable {
         let v: Tensor          // [s, b, ng, d]
         let context: Tensor    // [s, b, nq, d]
         let lse: Tensor        // [b, nq, s]
+        let segments: Tensor?  // [b, s] int32
         let dropoutSeed: UInt64
         let dropout: Float
     }
@@ -46,8 +48,11 @@ public struct SelfAttention: Sendable {
     private var scale: Float { 1 / Float(config.headDim).squareRoot() }
 
     /// x `[s, b, h]` → `[s, b, h]` (before the residual add); `[s/tp, b, h]` both under
-    /// sequence parallelism.
-    public func forward(_ x: Tensor, _ rng: inout DropoutStream, _ store: ParameterStore) throws -> (Tensor, Saved) {
+    /// sequence parallelism. `segments`, int32 `[b, s]` over the whole sequence (attention runs
+    /// on all s positions on every tensor-parallel rank, sequence parallelism included), keeps
+    /// each token's attention within its segment (``Backend/attention(q:k:v:into:lse:scale:dropout:seed:segments:)``).
+    public func forward(_ x: Tensor, _ rng: inout DropoutStream, _ store: ParameterStore,
+                        segments: Tensor? = nil) throws -> (Tensor, Saved) {
         let b = store.backend
         let (sLocal, batch) = (x.shape[0], x.shape[1])
         let s = tensorParallel.sequenceParallel ? sLocal * tensorParallel.size : sLocal
@@ -67,9 +72,10 @@ public struct SelfAttention: Sendable {
         let dropout = rng.enabled ? config.attentionDropout : 0
         // Megatron's model-parallel RNG: each tensor-parallel rank draws its own heads' masks.
         let seed = dropout > 0 ? mixSeed(rng.takeSeed() ^ UInt64(tensorParallel.rank)) : 0
-        try b.attention(q: q, k: k, v: v, into: context, lse: lse, scale: scale, dropout: dropout, seed: seed)
+        try b.attention(q: q, k: k, v: v, into: context, lse: lse, scale: scale, dropout: dropout, seed: seed, segments: segments)
         let out = try linearProj.forward(context.reshaped([s * batch, nq * d]), store)
-        return (try out.reshaped(x.shape), Saved(input: input, q: q, k: k, v: v, context: context, lse: lse, dropoutSeed: seed, dropout: dropout))
+        return (try out.reshaped(x.shape), Saved(input: input, q: q, k: k, v: v, context: context, lse: lse, segments: segments,
+                                                 dropoutSeed: seed, dropout: dropout))
     }
 
     /// dy `[s, b, h]` → dx `[s, b, h]`; accumulates parameter gradients.
@@ -82,7 +88,7 @@ public struct SelfAttention: Sendable {
         let dv = try b.empty(saved.v.shape, dtype: dy.dtype)
         try b.attentionBackward(dcontext.reshaped(saved.q.shape), q: saved.q, k: saved.k, v: saved.v, out: saved.context,
                                 lse: saved.lse, dq: dq, dk: dk, dv: dv, scale: scale,
-                                dropout: saved.dropout, seed: saved.dropoutSeed)
+                                dropout: saved.dropout, seed: saved.dropoutSeed, segments: saved.segments)
         if config.positionEmbeddingType == .rope {
             try b.rope(dq, base: config.rotaryBase, inverse: true)
             try b.rope(dk, base: config.rotaryBase, inverse: true)

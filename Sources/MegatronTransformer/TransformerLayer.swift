@@ -18,6 +18,7 @@ public struct TransformerLayer: Sendable {
     /// intermediate activations unless `--recompute-granularity full` dropped them.
     public struct Saved: Sendable {
         let input: Tensor
+        let segments: Tensor?
         let rngAtEntry: DropoutStream
         let activations: Activations?
     }
@@ -54,16 +55,19 @@ public struct TransformerLayer: Sendable {
         store.layout.specs[inputLayernorm.weight.index].offset
     }
 
-    public func forward(_ x: Tensor, _ rng: inout DropoutStream, _ store: ParameterStore) throws -> (Tensor, Saved) {
+    /// `segments`: the attention's segment ids, int32 `[b, s]` (see ``SelfAttention``).
+    public func forward(_ x: Tensor, _ rng: inout DropoutStream, _ store: ParameterStore,
+                        segments: Tensor? = nil) throws -> (Tensor, Saved) {
         let entry = rng
-        let (out, activations) = try run(x, &rng, store)
-        return (out, Saved(input: x, rngAtEntry: entry, activations: recomputeGranularity == .full ? nil : activations))
+        let (out, activations) = try run(x, segments, &rng, store)
+        return (out, Saved(input: x, segments: segments, rngAtEntry: entry,
+                           activations: recomputeGranularity == .full ? nil : activations))
     }
 
-    private func run(_ x: Tensor, _ rng: inout DropoutStream, _ store: ParameterStore) throws -> (Tensor, Activations) {
+    private func run(_ x: Tensor, _ segments: Tensor?, _ rng: inout DropoutStream, _ store: ParameterStore) throws -> (Tensor, Activations) {
         let b = store.backend
         let (n1, s1) = try inputLayernorm.forward(x, store)
-        let (attn, sa) = try selfAttention.forward(n1, &rng, store)
+        let (attn, sa) = try selfAttention.forward(n1, &rng, store, segments: segments)
         let (attnDropped, o1) = try hiddenDropout.forward(attn, &rng, b)
         // residual = x + attnDropped, formed in attnDropped's buffer by the fused add + norm.
         let residual = attnDropped
@@ -86,7 +90,7 @@ public struct TransformerLayer: Sendable {
             acts = kept
         } else {
             var rng = saved.rngAtEntry
-            acts = try run(saved.input, &rng, store).1
+            acts = try run(saved.input, saved.segments, &rng, store).1
         }
         // The residual path passes dy through, and each branch adds its contribution via the
         // norms, in place: a branch has consumed dy (queued its kernels) before its norm adds to it.

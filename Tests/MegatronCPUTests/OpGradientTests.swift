@@ -164,7 +164,7 @@ struct OpGradientTests {
         let scale = 1 / Float(d).squareRoot()
         func run() throws -> (Tensor, Tensor) {
             let out = try b.empty(q.shape, dtype: .fp32), lse = try b.empty([batch, heads, s], dtype: .fp32)
-            try b.attention(q: q, k: k, v: v, into: out, lse: lse, scale: scale, dropout: dropout, seed: 5)
+            try b.attention(q: q, k: k, v: v, into: out, lse: lse, scale: scale, dropout: dropout, seed: 5, segments: nil)
             return (out, lse)
         }
         try check.check(inputs: [("q", q), ("k", k), ("v", v)]) {
@@ -172,7 +172,7 @@ struct OpGradientTests {
         } backward: { dout in
             let (out, lse) = try run()
             let dq = try b.empty(q.shape, dtype: .fp32), dk = try b.empty(k.shape, dtype: .fp32), dv = try b.empty(v.shape, dtype: .fp32)
-            try b.attentionBackward(dout, q: q, k: k, v: v, out: out, lse: lse, dq: dq, dk: dk, dv: dv, scale: scale, dropout: dropout, seed: 5)
+            try b.attentionBackward(dout, q: q, k: k, v: v, out: out, lse: lse, dq: dq, dk: dk, dv: dv, scale: scale, dropout: dropout, seed: 5, segments: nil)
             return [dq, dk, dv]
         }
     }
@@ -184,7 +184,7 @@ struct OpGradientTests {
         let out = try b.empty([s, batch, heads, d], dtype: .fp32)
         try b.attention(q: try b.tensor(qv, shape: [s, batch, heads, d]), k: try b.tensor(kv, shape: [s, batch, groups, d]),
                         v: try b.tensor(vv, shape: [s, batch, groups, d]), into: out,
-                        lse: try b.empty([batch, heads, s], dtype: .fp32), scale: 0.5, dropout: 0, seed: 0)
+                        lse: try b.empty([batch, heads, s], dtype: .fp32), scale: 0.5, dropout: 0, seed: 0, segments: nil)
         var expected = [Float](repeating: 0, count: out.count)
         for bb in 0..<batch {
             for h in 0..<heads {

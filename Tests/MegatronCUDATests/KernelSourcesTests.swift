@@ -32,17 +32,36 @@ struct KernelSourcesTests {
         }
     }
 
+    /// Attention with segment ids launches from its own group; the plain launches are unchanged.
+    @Test func segmentLaunchesUseTheirGroup() {
+        for element in FlashAttentionKernels.Element.allCases {
+            for d in [8, 64, 128] {
+                let plain = FlashAttentionKernels.forward(element, s: 300, b: 2, nq: 4, ng: 2, d: d, dropout: 0)
+                let masked = FlashAttentionKernels.forward(element, s: 300, b: 2, nq: 4, ng: 2, d: d, dropout: 0, segments: true)
+                #expect(plain.group == "flash_attention" && masked.group == "flash_attention_segments")
+                #expect(masked.function == plain.function + "_segments" && masked.sharedBytes > plain.sharedBytes)
+                #expect(masked.gridX == plain.gridX && masked.gridY == plain.gridY && masked.block == plain.block)
+                let back = FlashAttentionKernels.backward(element, s: 300, b: 2, nq: 4, ng: 2, d: d, dropout: 0.1, segments: true)
+                #expect(back.group == "flash_attention_segments" && back.function.hasSuffix("_segments"))
+            }
+        }
+    }
+
     /// The functions `CUDABackend` launches (names as its op files build them), by group.
     static let launched: [String: [String]] = {
         let types = ["f32", "bf16", "f16"]
         func each(_ stems: String...) -> [String] { stems.flatMap { stem in types.map { stem + $0 } } }
         let conversions = types.flatMap { s in types.filter { $0 != s }.map { "convert_\(s)_to_\($0)" } }
-        var attention: Set<String> = []
+        var attention: Set<String> = [], segments: Set<String> = []
         for element in FlashAttentionKernels.Element.allCases {
             for d in [8, 64, 80, 128, 256] {
                 for dropout: Float in [0, 0.1] {
                     attention.insert(FlashAttentionKernels.forward(element, s: 7, b: 1, nq: 2, ng: 1, d: d, dropout: dropout).function)
                     attention.insert(FlashAttentionKernels.backward(element, s: 7, b: 1, nq: 2, ng: 1, d: d, dropout: dropout).function)
+                    let fwd = FlashAttentionKernels.forward(element, s: 7, b: 1, nq: 2, ng: 1, d: d, dropout: dropout, segments: true)
+                    let bwd = FlashAttentionKernels.backward(element, s: 7, b: 1, nq: 2, ng: 1, d: d, dropout: dropout, segments: true)
+                    segments.insert(fwd.function)
+                    segments.insert(bwd.function)
                 }
             }
             attention.insert(FlashAttentionKernels.backwardPreprocess(element, s: 7, b: 1, nq: 2, d: 64).function)
@@ -62,6 +81,7 @@ struct KernelSourcesTests {
                          "cross_entropy_partials_", "cross_entropy_shard_backward_") + ["cross_entropy_combine"],
             "optimizer": ["adamw_f32"],
             "flash_attention": attention.sorted(),
+            "flash_attention_segments": segments.sorted(),
         ]
     }()
 }

@@ -7,6 +7,14 @@ import MegatronTransformer
 import Synchronization
 import Testing
 
+/// Mock samples with documents: ids below 15 become the end-of-document id 0 (about one token in
+/// seven), for `--reset-attention-mask`.
+private struct MockDocuments: GPTSampleSource {
+    let mock: MockGPTDataset
+    var seqLength: Int { mock.seqLength }
+    func sample(_ index: Int) throws -> [Int32] { try mock.sample(index).map { $0 < 15 ? 0 : $0 } }
+}
+
 @Suite("Tensor and data parallelism are exactly one rank's training")
 struct ParallelEquivalenceTests {
     /// Vocabulary 100 pads to 128 with every tensor-parallel size up to 4 (32 × tp divides 128),
@@ -37,11 +45,14 @@ struct ParallelEquivalenceTests {
     /// parallel copies, the last stage's tied embeddings) must end up identical.
     static func train(tp: Int = 1, pp: Int = 1, dp: Int, extra: [String] = []) throws -> Run {
         let world = tp * pp * dp
-        let setup = try TrainingSetup(try TrainingArguments.parse(flags + ["--tensor-model-parallel-size", "\(tp)",
-                                                                           "--pipeline-model-parallel-size", "\(pp)"] + extra),
-                                      worldSize: world)
+        var configured = try TrainingSetup(try TrainingArguments.parse(flags + ["--tensor-model-parallel-size", "\(tp)",
+                                                                                "--pipeline-model-parallel-size", "\(pp)"] + extra),
+                                           worldSize: world)
         let layout = try RankGenerator(tp: tp, cp: 1, ep: 1, dp: dp, pp: pp)
-        let data = MockGPTDataset(vocabSize: 100, seqLength: 16, seed: 3)
+        let mock = MockGPTDataset(vocabSize: 100, seqLength: 16, seed: 3)
+        let data: any GPTSampleSource = configured.resetAttentionMask ? MockDocuments(mock: mock) : mock
+        if configured.resetAttentionMask { configured.eodToken = 0 }
+        let setup = configured
         let results = Mutex<[Int: (losses: [Float], specs: [ParameterSpec], values: [Float])]>([:])
         let threads = LocalWorld(size: world, timeout: 60)
         try threads.run { rank in
@@ -117,6 +128,7 @@ struct ParallelEquivalenceTests {
         (1, 2, 1, [String]()), (1, 4, 1, []),
         (1, 2, 1, ["--num-virtual-stages-per-pipeline-rank", "2"]),
         (1, 2, 1, ["--untie-embeddings-and-output-weights", "--hidden-dropout", "0.2"]),
+        (1, 2, 1, ["--reset-attention-mask", "--reset-position-ids"]),
         (1, 2, 2, ["--use-distributed-optimizer"]),
         (2, 2, 2, ["--sequence-parallel"]),
         (2, 2, 2, llama + ["--use-distributed-optimizer"]),
@@ -144,6 +156,9 @@ struct ParallelEquivalenceTests {
         // Hidden dropout masks are slices of one rank's masks, so dropout keeps the equivalence.
         (2, 1, ["--hidden-dropout", "0.2"]), (2, 1, ["--sequence-parallel", "--hidden-dropout", "0.2"]),
         (2, 1, llama), (2, 1, llama + ["--sequence-parallel"]), (2, 2, llama + ["--sequence-parallel", "--overlap-grad-reduce"]),
+        // Attention within documents: every rank attends over the whole sequence with the same segments.
+        (2, 1, ["--sequence-parallel", "--reset-attention-mask", "--reset-position-ids"]),
+        (2, 2, llama + ["--sequence-parallel", "--reset-attention-mask"]),
     ])
     func tensorParallelMatchesOneRank(tp: Int, dp: Int, extra: [String]) throws {
         try Self.expectMatchesOneRank(tp: tp, dp: dp, extra)

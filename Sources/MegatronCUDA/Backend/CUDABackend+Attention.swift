@@ -101,25 +101,40 @@ extension CUDABackend {
         }
     }
 
+    /// Checks the optional segment ids: int32 `[b, s]` on this device.
+    private func checkSegments(_ segments: Tensor?, s: Int, b: Int, _ op: String) throws {
+        guard let segments else { return }
+        try expect(segments, .int32, op)
+        guard segments.shape.rank == 2, segments.count == b * s else {
+            throw TensorError.shapeMismatch(op: op, expected: "segments int32 [b, s] = [\(b), \(s)]", got: segments.shape)
+        }
+        guard DevicePointer(segments.address).alignment(limit: 4) >= 4 else {
+            throw TensorError.invalidArgument(op: op, message: "segments must be 4-byte aligned; \(segments) is at \(DevicePointer(segments.address))")
+        }
+    }
+
     private func launchFlash(_ l: FlashAttentionKernels.Launch, _ args: KernelArguments) throws {
         guard l.gridY <= 65535 else {
             throw TensorError.invalidArgument(op: l.function, message: "grid y \(l.gridY) exceeds 65535 (sequence too long)")
         }
-        try launch("flash_attention", l.function, grid: Dim3(x: l.gridX, y: l.gridY), block: Dim3(x: l.block),
+        try launch(l.group, l.function, grid: Dim3(x: l.gridX, y: l.gridY), block: Dim3(x: l.block),
                    sharedBytes: l.sharedBytes, args)
     }
 
     public func attention(
         q: Tensor, k: Tensor, v: Tensor, into out: Tensor, lse: Tensor,
-        scale: Float, dropout: Float, seed: UInt64
+        scale: Float, dropout: Float, seed: UInt64, segments: Tensor?
     ) throws {
         let op = "attention"
         let (s, b, nq, ng, d, element) = try attentionLayout(q: q, k: k, v: v, lse: lse, scale: scale, dropout: dropout, op)
         try out.expect(q.shape, op)
         _ = try computeSuffix([q, k, v, out], op)
+        try checkSegments(segments, s: s, b: b, op)
         guard s > 0, b > 0 else { return }
         try checkFlashAlignment([q, k, v, out], element, d: d, op)
-        let l = FlashAttentionKernels.forward(element, s: s, b: b, nq: nq, ng: ng, d: d, dropout: dropout)
+        // With segments, the same kernel compiled with the segment mask (its own group; the
+        // plain kernels carry no segment code) and one more argument.
+        let l = FlashAttentionKernels.forward(element, s: s, b: b, nq: nq, ng: ng, d: d, dropout: dropout, segments: segments != nil)
         var args = KernelArguments()
         args.append(q)
         args.append(k)
@@ -134,18 +149,20 @@ extension CUDABackend {
         args.append(scale)
         args.append(dropout)
         args.append(seed)
+        if let segments { args.append(segments) }
         try launchFlash(l, args)
     }
 
     public func attentionBackward(
         _ dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
-        dq: Tensor, dk: Tensor, dv: Tensor, scale: Float, dropout: Float, seed: UInt64
+        dq: Tensor, dk: Tensor, dv: Tensor, scale: Float, dropout: Float, seed: UInt64, segments: Tensor?
     ) throws {
         let op = "attentionBackward"
         let (s, b, nq, ng, d, element) = try attentionLayout(q: q, k: k, v: v, lse: lse, scale: scale, dropout: dropout, op)
         for t in [dout, out, dq] { try t.expect(q.shape, op) }
         for t in [dk, dv] { try t.expect(k.shape, op) }
         _ = try computeSuffix([dout, q, k, v, out, dq, dk, dv], op)
+        try checkSegments(segments, s: s, b: b, op)
         guard s > 0, b > 0 else { return }
         try checkFlashAlignment([dout, q, k, v], element, d: d, op)
 
@@ -165,8 +182,9 @@ extension CUDABackend {
         preArgs.append(Int32(d))
         try launchFlash(pre, preArgs)
 
-        // 2. dK, dV, and dQ accumulated in fp32.
-        let bwd = FlashAttentionKernels.backward(element, s: s, b: b, nq: nq, ng: ng, d: d, dropout: dropout)
+        // 2. dK, dV, and dQ accumulated in fp32 (the segment-masked kernel with segments).
+        let bwd = FlashAttentionKernels.backward(element, s: s, b: b, nq: nq, ng: ng, d: d, dropout: dropout,
+                                                 segments: segments != nil)
         var args = KernelArguments()
         args.append(dout)
         args.append(q)
@@ -185,6 +203,7 @@ extension CUDABackend {
         args.append(scale)
         args.append(dropout)
         args.append(seed)
+        if let segments { args.append(segments) }
         try launchFlash(bwd, args)
 
         // 3. dq = T(dq_accum) (fp32 wrote dq directly).

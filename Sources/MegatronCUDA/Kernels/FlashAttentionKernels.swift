@@ -91,6 +91,30 @@ import MegatronTensor
 /// beyond 65 504 becomes inf in dK/dQ, which the dynamic loss scaler sees and backs off from
 /// (FlashAttention-2's fp16 path behaves the same).
 ///
+/// ## Segments — attention within documents (`--reset-attention-mask`)
+///
+/// ``segmentSource`` (group `flash_attention_segments`) holds every forward and backward kernel
+/// above once more, named with `_segments` appended (`flash_attn_fwd_bf16_d64_dropout_segments`)
+/// and taking one more argument after `seed`, `const int* segments`: int32 `[b, s]`, 4-byte
+/// aligned. Query i of batch row bb sees key j only if j ≤ i and `segments[bb·s + j] ==
+/// segments[bb·s + i]`; the masked scores are −∞ exactly where the causal ones are, and the
+/// launches (grid, block) are the plain ones. Dynamic shared memory grows by the staged ids
+/// (shared memory, not registers: the d128 tensor-core kernels have none to spare): tensor-core
+/// forward 4·(2·Bc + 128) bytes (a double-buffered `int [2][Bc]` of the key tile, loaded with
+/// 4-byte `cp.async` next to K and V, and the block's 128 query rows), tensor-core backward
+/// 4·(2·64 + 128) (`int [2][64]` of the query tile next to lse and delta, and the block's 128
+/// keys), fp32-FMA forward 128 and backward 256. Preprocess and convert are shared with the
+/// plain kernels (they do not depend on the mask). The plain kernels are the same templates
+/// instantiated with `SEG = false` (the default): their PTX is byte for byte what it was before
+/// segments existed (checked for compute_90), and the segment group is compiled only once a run
+/// uses it. ptxas (sm_90) spills a little in three segment kernels: the d128 forward 12/24 bytes
+/// stored/loaded (20/32 with dropout), the d128 dropout backward 8/16; the others spill as their
+/// plain twins. A row can meet a tile whose keys are all masked (an earlier document): its
+/// running max stays −∞, alpha and p are exp2(−∞) = 0, and since every row sees itself its lse
+/// stays finite, so no NaN arises. Tiles wholly before a row's document are still computed
+/// (masked), not skipped. `megatron gpu-check` compares them with the CPU reference (its
+/// `attention … segments` cases).
+///
 /// Validated on an H100 and an H200 (CuPy + NVRTC) against a float64 PyTorch reference with the
 /// Philox mask regenerated in NumPy (checked against MegatronTensor.Philox), inputs and outputs
 /// poisoned with NaN first, for (s, b, nq, ng, d) ∈ {(1,1,1,1,64), (7,2,4,2,64), (100,2,4,1,128),
@@ -107,8 +131,10 @@ import MegatronTensor
 /// 0.28 / 1.04 (flash 0.28 / 0.90); s 8192, b 1, 16 heads, d 128: 0.99 / 2.90 (flash 0.93 /
 /// 2.46). Dropout 0.1 costs about 1.65× forward and 1.7× backward.
 enum FlashAttentionKernels {
-    /// One launch: the function's name, grid, block size (threads) and dynamic shared memory.
+    /// One launch: the kernel group (a name of ``KernelSources/all``), the function's name, grid,
+    /// block size (threads) and dynamic shared memory.
     struct Launch: Sendable {
+        var group = "flash_attention"
         let function: String
         let gridX: Int
         let gridY: Int
@@ -145,17 +171,28 @@ enum FlashAttentionKernels {
 
     private static func simpleMaxD(_ d: Int) -> Int { d == 64 || d == 128 ? d : maxHeadDim }
 
-    /// `flash_attn_fwd_*` for `q [s, b, nq, d]`, `k, v [s, b, ng, d]`.
-    static func forward(_ element: Element, s: Int, b: Int, nq: Int, ng: Int, d: Int, dropout: Float) -> Launch {
+    /// The `flash_attention_segments` twin of a plain launch: `_segments` appended to the name,
+    /// `extraBytes` more shared memory (the segment ids the block stages).
+    private static func withSegments(_ l: Launch, _ segments: Bool, extraBytes: Int) -> Launch {
+        guard segments else { return l }
+        return Launch(group: "flash_attention_segments", function: l.function + "_segments", gridX: l.gridX, gridY: l.gridY,
+                      block: l.block, sharedBytes: l.sharedBytes + extraBytes)
+    }
+
+    /// `flash_attn_fwd_*` for `q [s, b, nq, d]`, `k, v [s, b, ng, d]`; `segments`: the
+    /// `flash_attention_segments` kernel.
+    static func forward(_ element: Element, s: Int, b: Int, nq: Int, ng: Int, d: Int, dropout: Float, segments: Bool = false) -> Launch {
         let name = "flash_attn_fwd_" + suffix(element, d, dropout)
         if usesTensorCores(element, d: d) {
             let (rows, columns) = (128, d == 64 ? 64 : 32)
-            return Launch(function: name, gridX: b * nq, gridY: (s + rows - 1) / rows, block: 128,
-                          sharedBytes: 2 * (rows * (d + 8) + 4 * columns * (d + 8)))
+            return withSegments(Launch(function: name, gridX: b * nq, gridY: (s + rows - 1) / rows, block: 128,
+                                       sharedBytes: 2 * (rows * (d + 8) + 4 * columns * (d + 8))),
+                                segments, extraBytes: 4 * (2 * columns + rows))
         }
         let dmax = simpleMaxD(d)
-        return Launch(function: name, gridX: b * nq, gridY: (s + 31) / 32, block: 128,
-                      sharedBytes: 4 * (32 * (dmax + 1) * 2 + 32 * dmax + 32 * 33))
+        return withSegments(Launch(function: name, gridX: b * nq, gridY: (s + 31) / 32, block: 128,
+                                   sharedBytes: 4 * (32 * (dmax + 1) * 2 + 32 * dmax + 32 * 33)),
+                            segments, extraBytes: 4 * 32)
     }
 
     /// `flash_attn_bwd_preprocess_*` (writes `delta`, zeroes `dq_accum`).
@@ -168,17 +205,20 @@ enum FlashAttentionKernels {
                       gridX: max(1, min((s * b * nq + perBlock - 1) / perBlock, 1 << 20)), gridY: 1, block: 256, sharedBytes: 0)
     }
 
-    /// `flash_attn_bwd_*` (dK, dV and the dQ accumulation).
-    static func backward(_ element: Element, s: Int, b: Int, nq: Int, ng: Int, d: Int, dropout: Float) -> Launch {
+    /// `flash_attn_bwd_*` (dK, dV and the dQ accumulation); `segments`: the
+    /// `flash_attention_segments` kernel.
+    static func backward(_ element: Element, s: Int, b: Int, nq: Int, ng: Int, d: Int, dropout: Float, segments: Bool = false) -> Launch {
         let name = "flash_attn_bwd_" + suffix(element, d, dropout)
         if usesTensorCores(element, d: d) {
             let keys = 128
-            return Launch(function: name, gridX: b * ng, gridY: (s + keys - 1) / keys, block: 256,
-                          sharedBytes: 2 * (2 * keys * (d + 8) + 4 * 64 * (d + 8) + keys * 72) + 16 * 64)
+            return withSegments(Launch(function: name, gridX: b * ng, gridY: (s + keys - 1) / keys, block: 256,
+                                       sharedBytes: 2 * (2 * keys * (d + 8) + 4 * 64 * (d + 8) + keys * 72) + 16 * 64),
+                                segments, extraBytes: 4 * (2 * 64 + keys))
         }
         let dmax = simpleMaxD(d)
-        return Launch(function: name, gridX: b * ng, gridY: (s + 31) / 32, block: 128,
-                      sharedBytes: 4 * (4 * 32 * (dmax + 1) + 2 * 32 * 33 + 64))
+        return withSegments(Launch(function: name, gridX: b * ng, gridY: (s + 31) / 32, block: 128,
+                                   sharedBytes: 4 * (4 * 32 * (dmax + 1) + 2 * 32 * 33 + 64)),
+                            segments, extraBytes: 4 * (32 + 32))
     }
 
     /// `flash_attn_bwd_convert_dq_*` over `count = s·b·nq·d` elements.
@@ -187,7 +227,15 @@ enum FlashAttentionKernels {
                gridX: max(1, min((count + 2047) / 2048, 1 << 20)), gridY: 1, block: 256, sharedBytes: 0)
     }
 
-    static let source: String = KernelSources.prelude + """
+    static let source: String = KernelSources.prelude + body + plainEntryPoints
+
+    /// The `flash_attention_segments` group: the same templates as ``source`` with `SEG = true`,
+    /// entry points named `…_segments` whose last argument is `const int* segments` (see the
+    /// tables above), compiled only when a run passes segments.
+    static let segmentSource: String = KernelSources.prelude + body + segmentEntryPoints
+
+    /// Helpers and the kernel templates, no entry points.
+    private static let body: String = """
 
 // ---------------------------------------------------------------------------------------------
 // Common helpers (the prelude gives cuda_bf16.h and mk::f16)
@@ -269,11 +317,12 @@ __device__ __forceinline__ void fa_dropout_pair(fa_u64 index, fa_u64 seed, float
 #define FA_S_BC 32
 #define FA_S_NT 128
 
-template <typename T, int DMAX, bool FIXED>
+template <typename T, int DMAX, bool FIXED, bool SEG = false>
 __device__ __forceinline__ void fa_fwd_simple(
     const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
     T* __restrict__ out, float* __restrict__ lse,
-    int s, int b, int nq, int ng, int d_arg, float scale, float p_drop, fa_u64 seed)
+    int s, int b, int nq, int ng, int d_arg, float scale, float p_drop, fa_u64 seed,
+    const int* __restrict__ seg = nullptr)
 {
     constexpr int BR = FA_S_BR, BC = FA_S_BC, NT = FA_S_NT, DP = DMAX + 1, CPT = DMAX / 4;
     const int d = FIXED ? DMAX : d_arg;
@@ -281,6 +330,7 @@ __device__ __forceinline__ void fa_fwd_simple(
     float* Ks = Qs + BR * DP;                          // [BC][DP]
     float* Vs = Ks + BC * DP;                          // [BC][DMAX]
     float* Ps = Vs + BC * DMAX;                        // [BR][BC + 1]
+    int* Sk = reinterpret_cast<int*>(Ps + BR * (BC + 1));   // [BC] key segment ids (SEG only)
 
     const int bh = blockIdx.x, bb = bh / nq, h = bh - bb * nq, grp = h / (nq / ng);
     const int q0 = (gridDim.y - 1 - blockIdx.y) * BR;
@@ -289,6 +339,7 @@ __device__ __forceinline__ void fa_fwd_simple(
     const T* qb = q + ((size_t)bb * nq + h) * d;
     const T* kb = k + ((size_t)bb * ng + grp) * d;
     const T* vb = v + ((size_t)bb * ng + grp) * d;
+    const int* segb = SEG ? seg + (size_t)bb * s : nullptr;
 
     for (int e = tid; e < BR * d; e += NT) {
         const int rr = e / d, c = e - rr * d, i = q0 + rr;
@@ -299,6 +350,7 @@ __device__ __forceinline__ void fa_fwd_simple(
     const float keep = 1.0f / (1.0f - p_drop);
     const int i = q0 + r;
     const fa_u64 rowbase = ((fa_u64)bh * (fa_u64)s + (fa_u64)i) * (fa_u64)s;
+    const int seg_i = SEG && i < s ? segb[i] : 0;
     float m = -FA_INF, l = 0.f;
     float o[CPT];
 #pragma unroll
@@ -313,6 +365,7 @@ __device__ __forceinline__ void fa_fwd_simple(
             Ks[rr * DP + c] = ok ? fa_load(kb + (size_t)j * kstr + c) : 0.f;
             Vs[rr * DMAX + c] = ok ? fa_load(vb + (size_t)j * kstr + c) : 0.f;
         }
+        if (SEG && tid < BC) Sk[tid] = k0 + tid < s ? segb[k0 + tid] : 0;
         __syncthreads();
         float sc[BC / 4];
 #pragma unroll
@@ -325,7 +378,9 @@ __device__ __forceinline__ void fa_fwd_simple(
         float mx = -FA_INF;
 #pragma unroll
         for (int c = 0; c < BC / 4; ++c) {
-            if (k0 + sub + 4 * c > i) sc[c] = -FA_INF;
+            // A row may find every key of a tile masked (another document): m stays -inf and
+            // m_use 0 below, so alpha and p are exp2(-inf) = 0, never NaN.
+            if (k0 + sub + 4 * c > i || (SEG && Sk[sub + 4 * c] != seg_i)) sc[c] = -FA_INF;
             mx = fmaxf(mx, sc[c]);
         }
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
@@ -370,12 +425,13 @@ __device__ __forceinline__ void fa_fwd_simple(
     }
 }
 
-template <typename T, int DMAX, bool FIXED>
+template <typename T, int DMAX, bool FIXED, bool SEG = false>
 __device__ __forceinline__ void fa_bwd_simple(
     const T* __restrict__ dout, const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
     const float* __restrict__ lse, const float* __restrict__ delta, float* __restrict__ dq_acc,
     T* __restrict__ dk, T* __restrict__ dv,
-    int s, int b, int nq, int ng, int d_arg, float scale, float p_drop, fa_u64 seed)
+    int s, int b, int nq, int ng, int d_arg, float scale, float p_drop, fa_u64 seed,
+    const int* __restrict__ seg = nullptr)
 {
     constexpr int BR = FA_S_BR, BC = FA_S_BC, NT = FA_S_NT, DP = DMAX + 1, CPT = DMAX / 4;
     const int d = FIXED ? DMAX : d_arg;
@@ -387,6 +443,8 @@ __device__ __forceinline__ void fa_bwd_simple(
     float* dSs = Ps + BR * (BC + 1);                   // [BR][BC + 1]
     float* ls = dSs + BR * (BC + 1);                   // [BR]  lse * log2(e)
     float* dls = ls + BR;                              // [BR]  delta
+    int* Sq = reinterpret_cast<int*>(dls + BR);        // [BR]  query segment ids (SEG only)
+    int* Sk = Sq + BR;                                 // [BC]  key segment ids (SEG only)
 
     const int bg = blockIdx.x, bb = bg / ng, grp = bg - bb * ng, G = nq / ng;
     const int k0 = blockIdx.y * BC;
@@ -394,12 +452,14 @@ __device__ __forceinline__ void fa_bwd_simple(
     const size_t qstr = (size_t)b * nq * d, kstr = (size_t)b * ng * d;
     const T* kb = k + ((size_t)bb * ng + grp) * d;
     const T* vb = v + ((size_t)bb * ng + grp) * d;
+    const int* segb = SEG ? seg + (size_t)bb * s : nullptr;
     for (int e = tid; e < BC * d; e += NT) {
         const int rr = e / d, c = e - rr * d, j = k0 + rr;
         const bool ok = j < s;
         Ks[rr * DP + c] = ok ? fa_load(kb + (size_t)j * kstr + c) : 0.f;
         Vs[rr * DP + c] = ok ? fa_load(vb + (size_t)j * kstr + c) : 0.f;
     }
+    if (SEG && tid < BC) Sk[tid] = k0 + tid < s ? segb[k0 + tid] : 0;   // read after the loop's barriers
     const float sl2 = scale * FA_LOG2E;
     const bool drop = p_drop > 0.f;
     const float keep = 1.0f / (1.0f - p_drop);
@@ -424,6 +484,7 @@ __device__ __forceinline__ void fa_bwd_simple(
                 const int i = q0 + tid;
                 ls[tid] = i < s ? lse[(size_t)bh * s + i] * FA_LOG2E : FA_INF;
                 dls[tid] = i < s ? delta[(size_t)bh * s + i] : 0.f;
+                if (SEG) Sq[tid] = i < s ? segb[i] : 0;
             }
             __syncthreads();
             // Thread: query row r, key columns sub + 4c.
@@ -441,11 +502,12 @@ __device__ __forceinline__ void fa_bwd_simple(
             const int i = q0 + r;
             const fa_u64 rowbase = ((fa_u64)bh * (fa_u64)s + (fa_u64)i) * (fa_u64)s;
             const float lsv = ls[r], dlv = dls[r];
+            const int sqv = SEG ? Sq[r] : 0;
 #pragma unroll
             for (int c = 0; c < BC / 4; ++c) {
                 const int j = k0 + sub + 4 * c;
                 float pv = 0.f, z = 1.f;
-                if (j <= i && i < s) {
+                if (j <= i && i < s && (!SEG || Sk[sub + 4 * c] == sqv)) {
                     pv = exp2f(fmaf(sc[c], sl2, -lsv));
                     if (drop) z = fa_dropout_factor(rowbase + (fa_u64)j, seed, p_drop, keep);
                 }
@@ -570,6 +632,11 @@ __device__ __forceinline__ void fa_cp_async16(void* dst, const void* src, bool v
     const int n = valid ? 16 : 0;
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(fa_smem_addr(dst)), "l"(src), "r"(n));
 }
+// 4-byte global -> shared copy (through L1); zero-fills when !valid.
+__device__ __forceinline__ void fa_cp_async4(void* dst, const void* src, bool valid) {
+    const int n = valid ? 4 : 0;
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" :: "r"(fa_smem_addr(dst)), "l"(src), "r"(n));
+}
 __device__ __forceinline__ void fa_cp_commit() { asm volatile("cp.async.commit_group;" ::); }
 __device__ __forceinline__ void fa_cp_wait_all() { asm volatile("cp.async.wait_group 0;" ::: "memory"); }
 
@@ -623,16 +690,21 @@ template <> __device__ __forceinline__ fa_u32 fa_pack<fa_f16>(float lo, float hi
 
 // Forward. Block: NW warps, Br = 16 * MT * NW query rows (warp w owns rows [w*16*MT, +16*MT)),
 // key/value tiles of BC rows double-buffered with cp.async. Shared rows padded to D + 8 elements.
-template <typename T, int D, int MT, int NW, int BC, bool DROP>
+// SEG: the key tiles' segment ids ride along (cp.async, 4 bytes each), the rows' are staged once
+// (shared memory, not registers: the d128 kernels have none to spare).
+template <typename T, int D, int MT, int NW, int BC, bool DROP, bool SEG = false>
 __device__ __forceinline__ void fa_fwd_mma(
     const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
     T* __restrict__ out, float* __restrict__ lse,
-    int s, int b, int nq, int ng, float scale, float p_drop, fa_u64 seed)
+    int s, int b, int nq, int ng, float scale, float p_drop, fa_u64 seed,
+    const int* __restrict__ seg = nullptr)
 {
     constexpr int WR = 16 * MT, BR = WR * NW, NT = 32 * NW, LDS = D + 8, CH = D / 8;
     T* Qs = reinterpret_cast<T*>(fa_smem);   // [BR][LDS]
     T* Ks = Qs + BR * LDS;                          // [2][BC][LDS]
     T* Vs = Ks + 2 * BC * LDS;                      // [2][BC][LDS]
+    int* Sk = reinterpret_cast<int*>(Vs + 2 * BC * LDS);   // [2][BC] key segment ids (SEG only)
+    int* Sq = Sk + 2 * BC;                                  // [BR] query segment ids (SEG only)
 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
     const int bh = blockIdx.x, bb = bh / nq, h = bh - bb * nq, grp = h / (nq / ng);
@@ -641,6 +713,8 @@ __device__ __forceinline__ void fa_fwd_mma(
     const T* qb = q + ((size_t)bb * nq + h) * D;
     const T* kb = k + ((size_t)bb * ng + grp) * D;
     const T* vb = v + ((size_t)bb * ng + grp) * D;
+    const int* segb = SEG ? seg + (size_t)bb * s : nullptr;
+    static_assert(BC <= NT, "one thread per key of a tile loads its segment id");
 
 #pragma unroll
     for (int c = tid; c < BR * CH; c += NT) {
@@ -658,6 +732,11 @@ __device__ __forceinline__ void fa_fwd_mma(
             const size_t off = (ok ? (size_t)j * kstr : (size_t)0) + cc * 8;
             fa_cp_async16(Ks + (buf * BC + rr) * LDS + cc * 8, kb + off, ok);
             fa_cp_async16(Vs + (buf * BC + rr) * LDS + cc * 8, vb + off, ok);
+        }
+        if (SEG && tid < BC) {
+            const int j = kt * BC + tid;
+            const bool ok = j < s;
+            fa_cp_async4(Sk + buf * BC + tid, segb + (ok ? j : 0), ok);
         }
     };
     load_kv(0, 0);
@@ -677,6 +756,9 @@ __device__ __forceinline__ void fa_fwd_mma(
             for (int e = 0; e < 4; ++e) acc_o[mt][n][e] = 0.f;
         m_r[mt][0] = m_r[mt][1] = -FA_INF;
         l_r[mt][0] = l_r[mt][1] = 0.f;
+    }
+    if (SEG) {
+        for (int c = tid; c < BR; c += NT) Sq[c] = q0 + c < s ? segb[q0 + c] : 0;   // read after the loop's barrier
     }
 
     for (int kt = 0; kt < nkt; ++kt) {
@@ -717,8 +799,11 @@ __device__ __forceinline__ void fa_fwd_mma(
             }
         }
 
-        // Online softmax (log2 domain) with the causal mask; P left undropped in acc_s.
+        // Online softmax (log2 domain) with the causal mask (and the segment mask: a row may find
+        // every key of a tile masked, then m stays -inf, m_use is 0 and alpha, p are
+        // exp2(-inf) = 0, never NaN); P left undropped in acc_s.
         const bool need_mask = k0 + BC - 1 > wr0;
+        const int* Skb = Sk + (kt & 1) * BC;   // SEG: this tile's key segment ids
         float alpha[MT][2];
         bool rescale = false;
 #pragma unroll
@@ -726,6 +811,7 @@ __device__ __forceinline__ void fa_fwd_mma(
 #pragma unroll
             for (int hf = 0; hf < 2; ++hf) {
                 const int row = wr0 + mt * 16 + g + hf * 8;
+                const int row_seg = SEG ? Sq[warp * WR + mt * 16 + g + hf * 8] : 0;
                 float mx = -FA_INF;
 #pragma unroll
                 for (int n = 0; n < BC / 8; ++n)
@@ -733,6 +819,7 @@ __device__ __forceinline__ void fa_fwd_mma(
                     for (int e = 0; e < 2; ++e) {
                         float x = acc_s[mt][n][hf * 2 + e];
                         if (need_mask && k0 + n * 8 + 2 * t + e > row) x = -FA_INF;
+                        if (SEG && Skb[n * 8 + 2 * t + e] != row_seg) x = -FA_INF;   // another document
                         acc_s[mt][n][hf * 2 + e] = x;
                         mx = fmaxf(mx, x);
                     }
@@ -863,12 +950,15 @@ __device__ __forceinline__ void fa_fwd_mma(
 // [16w, 16w + 16)) of one (batch, query group); loops over the group's query heads and the query
 // tiles of BR = 64 rows at or below the diagonal (Q, dO, lse, delta double-buffered with cp.async).
 // dK, dV accumulate in registers (deterministic); dQ goes to the fp32 accumulator with atomics.
-template <typename T, int D, int NW, bool DROP>
+// SEG: the query tiles' segment ids are double-buffered with lse and delta, the key tile's are
+// staged once.
+template <typename T, int D, int NW, bool DROP, bool SEG = false>
 __device__ __forceinline__ void fa_bwd_mma(
     const T* __restrict__ dout, const T* __restrict__ q, const T* __restrict__ k,
     const T* __restrict__ v, const float* __restrict__ lse, const float* __restrict__ delta,
     float* __restrict__ dq_acc, T* __restrict__ dk, T* __restrict__ dv,
-    int s, int b, int nq, int ng, float scale, float p_drop, fa_u64 seed)
+    int s, int b, int nq, int ng, float scale, float p_drop, fa_u64 seed,
+    const int* __restrict__ seg = nullptr)
 {
     constexpr int BC = 16 * NW, BR = 64, NT = 32 * NW, LDS = D + 8, LDSS = BR + 8, CH = D / 8;
     constexpr int CG = NW / 4, DQC = D / CG;   // dQ: 4 row groups x CG column groups of warps
@@ -879,6 +969,8 @@ __device__ __forceinline__ void fa_bwd_mma(
     T* dSs = dOs + 2 * BR * LDS;                    // [BC][LDSS]  dS^T
     float* ls = reinterpret_cast<float*>(dSs + BC * LDSS); // [2][BR]  lse * log2(e)
     float* dls = ls + 2 * BR;                             // [2][BR]  delta
+    int* Sq = reinterpret_cast<int*>(dls + 2 * BR);       // [2][BR]  query segment ids (SEG only)
+    int* Skey = Sq + 2 * BR;                              // [BC]  key segment ids (SEG only)
 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
     const int bg = blockIdx.x, bb = bg / ng, grp = bg - bb * ng, G = nq / ng;
@@ -886,6 +978,7 @@ __device__ __forceinline__ void fa_bwd_mma(
     const size_t qstr = (size_t)b * nq * D, kstr = (size_t)b * ng * D;
     const T* kb = k + ((size_t)bb * ng + grp) * D;
     const T* vb = v + ((size_t)bb * ng + grp) * D;
+    const int* segb = SEG ? seg + (size_t)bb * s : nullptr;
 
 #pragma unroll
     for (int c = tid; c < BC * CH; c += NT) {
@@ -914,6 +1007,7 @@ __device__ __forceinline__ void fa_bwd_mma(
             const int i = q0 + tid;
             ls[buf * BR + tid] = i < s ? lse[(size_t)bh * s + i] * FA_LOG2E : FA_INF;
             dls[buf * BR + tid] = i < s ? delta[(size_t)bh * s + i] : 0.f;
+            if (SEG) Sq[buf * BR + tid] = i < s ? segb[i] : 0;
         }
     };
     if (total > 0) load_q(0, 0);
@@ -927,6 +1021,9 @@ __device__ __forceinline__ void fa_bwd_mma(
 #pragma unroll
         for (int e = 0; e < 4; ++e) { dk_acc[n][e] = 0.f; dv_acc[n][e] = 0.f; }
     const int kr = k0 + warp * 16 + g;   // this thread's key rows: kr, kr + 8
+    if (SEG) {
+        for (int c = tid; c < BC; c += NT) Skey[c] = k0 + c < s ? segb[k0 + c] : 0;   // read after the loop's barrier
+    }
 
     for (int it = 0; it < total; ++it) {
         const int h = grp * G + it / nqt, q0 = (qt0 + it % nqt) * BR, bh = bb * nq + h, buf = it & 1;
@@ -940,6 +1037,7 @@ __device__ __forceinline__ void fa_bwd_mma(
         const T* dOb = dOs + buf * BR * LDS;
         const float* lsb = ls + buf * BR;
         const float* dlb = dls + buf * BR;
+        const int* sqb = Sq + buf * BR;
 
         // S^T = K Q^T and dP^T = V dO^T for this warp's 16 key rows.
         float st[BR / 8][4], dpt[BR / 8][4];
@@ -994,11 +1092,12 @@ __device__ __forceinline__ void fa_bwd_mma(
             for (int e = 0; e < 2; ++e) {
                 const int ql = n * 8 + 2 * t + e, qi = q0 + ql;
                 const float lsv = lsb[ql], dlv = dlb[ql];
+                const int sqv = SEG ? sqb[ql] : 0;
 #pragma unroll
                 for (int hf = 0; hf < 2; ++hf) {
                     const int key = kr + hf * 8;
                     float pv = 0.f, zz = z[hf * 2 + e];
-                    if (key <= qi) {
+                    if (key <= qi && (!SEG || Skey[warp * 16 + g + hf * 8] == sqv)) {
                         pv = fa_exp2(fmaf(st[n][hf * 2 + e], sl2, -lsv));
                         if (DROP && !aligned && qi < s)
                             zz = fa_dropout_factor(((fa_u64)bh * (fa_u64)s + (fa_u64)qi) * (fa_u64)s + (fa_u64)key, seed, p_drop, keep);
@@ -1103,42 +1202,48 @@ __device__ __forceinline__ void fa_bwd_mma(
 // (measured for bf16 on H100 and H200). Callers still pass dropout == 0 to it.
 enum { FA_NO_DROPOUT, FA_DROPOUT, FA_RUNTIME_DROPOUT };
 
-template <typename T, int D, int BUILD>
+template <typename T, int D, int BUILD, bool SEG = false>
 __device__ __forceinline__ void fa_fwd_tc(
     const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v, T* __restrict__ out,
-    float* __restrict__ lse, int s, int b, int nq, int ng, float scale, float dropout, fa_u64 seed)
+    float* __restrict__ lse, int s, int b, int nq, int ng, float scale, float dropout, fa_u64 seed,
+    const int* __restrict__ seg = nullptr)
 {
 #if __CUDA_ARCH__ >= 800
     constexpr int BC = D == 64 ? 64 : 32;
     if constexpr (BUILD == FA_DROPOUT) {
-        fa_fwd_mma<T, D, 2, 4, BC, true>(q, k, v, out, lse, s, b, nq, ng, scale, dropout, seed);
+        fa_fwd_mma<T, D, 2, 4, BC, true, SEG>(q, k, v, out, lse, s, b, nq, ng, scale, dropout, seed, seg);
     } else if constexpr (BUILD == FA_RUNTIME_DROPOUT) {
-        if (dropout > 0.f) fa_fwd_mma<T, D, 2, 4, BC, true>(q, k, v, out, lse, s, b, nq, ng, scale, dropout, seed);
-        else fa_fwd_mma<T, D, 2, 4, BC, false>(q, k, v, out, lse, s, b, nq, ng, scale, dropout, seed);
+        if (dropout > 0.f) fa_fwd_mma<T, D, 2, 4, BC, true, SEG>(q, k, v, out, lse, s, b, nq, ng, scale, dropout, seed, seg);
+        else fa_fwd_mma<T, D, 2, 4, BC, false, SEG>(q, k, v, out, lse, s, b, nq, ng, scale, dropout, seed, seg);
     } else {
         if (dropout != 0.f) __trap();   // use the _dropout kernel
-        fa_fwd_mma<T, D, 2, 4, BC, false>(q, k, v, out, lse, s, b, nq, ng, scale, dropout, seed);
+        fa_fwd_mma<T, D, 2, 4, BC, false, SEG>(q, k, v, out, lse, s, b, nq, ng, scale, dropout, seed, seg);
     }
 #else
     __trap();   // needs sm_80+ (cp.async, ldmatrix, 16-bit mma)
 #endif
 }
 
-template <typename T, int D, bool DROP>
+template <typename T, int D, bool DROP, bool SEG = false>
 __device__ __forceinline__ void fa_bwd_tc(
     const T* __restrict__ dout, const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
     const float* __restrict__ lse, const float* __restrict__ delta, float* __restrict__ dq_accum,
-    T* __restrict__ dk, T* __restrict__ dv, int s, int b, int nq, int ng, float scale, float dropout, fa_u64 seed)
+    T* __restrict__ dk, T* __restrict__ dv, int s, int b, int nq, int ng, float scale, float dropout, fa_u64 seed,
+    const int* __restrict__ seg = nullptr)
 {
 #if __CUDA_ARCH__ >= 800
     if (!DROP && dropout != 0.f) __trap();   // use the _dropout kernel
-    fa_bwd_mma<T, D, 8, DROP>(dout, q, k, v, lse, delta, dq_accum, dk, dv, s, b, nq, ng, scale, dropout, seed);
+    fa_bwd_mma<T, D, 8, DROP, SEG>(dout, q, k, v, lse, delta, dq_accum, dk, dv, s, b, nq, ng, scale, dropout, seed, seg);
 #else
     __trap();   // needs sm_80+ (cp.async, ldmatrix, 16-bit mma)
 #endif
 }
 
 
+"""
+
+    /// The entry points of ``source`` (plain causal attention).
+    private static let plainEntryPoints: String = """
 // ---------------------------------------------------------------------------------------------
 // Entry points
 // ---------------------------------------------------------------------------------------------
@@ -1274,4 +1379,50 @@ extern "C" __global__ void __launch_bounds__(256) flash_attn_bwd_convert_dq_f16(
     fa_convert<fa_f16>(dq_accum, dq, n);
 }
 """
+
+    /// The entry points of ``segmentSource``: every kernel of ``source`` (preprocess and convert
+    /// excepted, which do not depend on the mask) with `_segments` appended to its name and
+    /// `const int* __restrict__ segments` (int32 `[b, s]`) after `seed`.
+    private static let segmentEntryPoints: String = {
+        func fwdParams(_ type: String) -> String {
+            "const \(type)* __restrict__ q, const \(type)* __restrict__ k, const \(type)* __restrict__ v, \(type)* __restrict__ out, "
+                + "float* __restrict__ lse, int s, int b, int nq, int ng, int d, float scale, float dropout, "
+                + "unsigned long long seed, const int* __restrict__ segments"
+        }
+        func bwdParams(_ type: String) -> String {
+            "const \(type)* __restrict__ dout, const \(type)* __restrict__ q, const \(type)* __restrict__ k, "
+                + "const \(type)* __restrict__ v, const float* __restrict__ lse, const float* __restrict__ delta, "
+                + "float* __restrict__ dq_accum, \(type)* __restrict__ dk, \(type)* __restrict__ dv, int s, int b, int nq, int ng, "
+                + "int d, float scale, float dropout, unsigned long long seed, const int* __restrict__ segments"
+        }
+        func entry(_ bounds: Int, _ name: String, _ params: String, _ body: String) -> String {
+            "extern \"C\" __global__ void __launch_bounds__(\(bounds)) \(name)_segments(\(params)) {\n    \(body);\n}\n\n"
+        }
+        var text = "\n// Entry points with segment ids (attention within documents)\n\n"
+        // fp32-FMA kernels: (name suffix, T, DMAX, FIXED).
+        let simple = [("f32_d64", "float", 64, true), ("f32_d128", "float", 128, true), ("f32_generic", "float", 256, false),
+                      ("bf16_generic", "fa_bf16", 256, false), ("f16_generic", "fa_f16", 256, false)]
+        for (suffix, type, dmax, fixed) in simple {
+            text += entry(128, "flash_attn_fwd_\(suffix)", fwdParams(type),
+                          "fa_fwd_simple<\(type), \(dmax), \(fixed), true>(q, k, v, out, lse, s, b, nq, ng, d, scale, dropout, seed, segments)")
+            text += entry(128, "flash_attn_bwd_\(suffix)", bwdParams(type),
+                          "fa_bwd_simple<\(type), \(dmax), \(fixed), true>(dout, q, k, v, lse, delta, dq_accum, dk, dv, s, b, nq, ng, d, "
+                            + "scale, dropout, seed, segments)")
+        }
+        // Tensor-core kernels, the same builds as the plain ones.
+        for (element, type) in [("bf16", "fa_bf16"), ("f16", "fa_f16")] {
+            for d in [64, 128] {
+                for drop in [false, true] {
+                    let suffix = "\(element)_d\(d)" + (drop ? "_dropout" : "")
+                    let build = drop ? "FA_DROPOUT" : d == 64 ? "FA_RUNTIME_DROPOUT" : "FA_NO_DROPOUT"
+                    text += entry(128, "flash_attn_fwd_\(suffix)", fwdParams(type),
+                                  "fa_fwd_tc<\(type), \(d), \(build), true>(q, k, v, out, lse, s, b, nq, ng, scale, dropout, seed, segments)")
+                    text += entry(256, "flash_attn_bwd_\(suffix)", bwdParams(type),
+                                  "fa_bwd_tc<\(type), \(d), \(drop), true>(dout, q, k, v, lse, delta, dq_accum, dk, dv, s, b, nq, ng, "
+                                    + "scale, dropout, seed, segments)")
+                }
+            }
+        }
+        return text
+    }()
 }

@@ -56,6 +56,7 @@ enum KernelSources {
         ("loss", LossKernels.source),
         ("optimizer", OptimizerKernels.source),
         ("flash_attention", FlashAttentionKernels.source),
+        ("flash_attention_segments", FlashAttentionKernels.segmentSource),
     ]
 
     /// Helpers every group starts with (types, conversions, 8-element vector loads, reductions,

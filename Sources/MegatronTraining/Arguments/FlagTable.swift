@@ -553,7 +553,7 @@ public struct FlagTable: Sendable {
         .toggle("eod-mask-loss", \.eodMaskLoss, .data, help: "Leave end-of-document tokens out of the loss."),
         .toggle("reset-position-ids", \.resetPositionIds, .data, help: "Restart position ids after each end-of-document token."),
         .toggle("reset-attention-mask", \.resetAttentionMask, .data,
-                help: "Keep attention within documents (not implemented yet: refused)."),
+                help: "Keep attention within documents: no token attends across an end-of-document token."),
 
         // MARK: Distributed
         .int("tensor-model-parallel-size", \.tensorModelParallelSize, .distributed, range: .positive,

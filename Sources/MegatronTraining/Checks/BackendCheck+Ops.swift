@@ -252,17 +252,47 @@ extension BackendCheck {
                 let scale = 1 / Float(hd).squareRoot()
                 for dropout in [Float(0), 0.1] {
                     let out = try output(q.dev.shape, dtype), lse = try output([batch, nq, s], .fp32)
-                    try d.attention(q: q.dev, k: k.dev, v: v.dev, into: out.dev, lse: lse.dev, scale: scale, dropout: dropout, seed: 3)
-                    try r.attention(q: q.ref, k: k.ref, v: v.ref, into: out.ref, lse: lse.ref, scale: scale, dropout: dropout, seed: 3)
+                    try d.attention(q: q.dev, k: k.dev, v: v.dev, into: out.dev, lse: lse.dev, scale: scale, dropout: dropout, seed: 3, segments: nil)
+                    try r.attention(q: q.ref, k: k.ref, v: v.ref, into: out.ref, lse: lse.ref, scale: scale, dropout: dropout, seed: 3, segments: nil)
                     results.append(try compare("attention s=\(s) b=\(batch) \(nq)/\(ng)×\(hd) p=\(dropout) \(dtype)", [out, lse], dtype))
                     let dout = try random(q.dev.shape, dtype, stream: next())
                     let dq = try output(q.dev.shape, dtype), dk = try output(k.dev.shape, dtype), dv = try output(v.dev.shape, dtype)
                     try d.attentionBackward(dout.dev, q: q.dev, k: k.dev, v: v.dev, out: out.dev, lse: lse.dev,
-                                            dq: dq.dev, dk: dk.dev, dv: dv.dev, scale: scale, dropout: dropout, seed: 3)
+                                            dq: dq.dev, dk: dk.dev, dv: dv.dev, scale: scale, dropout: dropout, seed: 3, segments: nil)
                     try r.attentionBackward(dout.ref, q: q.ref, k: k.ref, v: v.ref, out: out.ref, lse: lse.ref,
-                                            dq: dq.ref, dk: dk.ref, dv: dv.ref, scale: scale, dropout: dropout, seed: 3)
+                                            dq: dq.ref, dk: dk.ref, dv: dv.ref, scale: scale, dropout: dropout, seed: 3, segments: nil)
                     results.append(try compare("attentionBackward s=\(s) b=\(batch) \(nq)/\(ng)×\(hd) p=\(dropout) \(dtype)", [dq, dk, dv], dtype))
                 }
+            }
+        }
+
+        // Attention within documents (--reset-attention-mask): segment ids [b, s] with documents
+        // of random lengths (one-token ones, ones crossing and spanning tiles, so that rows meet
+        // wholly masked key tiles); every kernel family: fp32 FMA (d 64/128, generic d 80),
+        // tensor cores for bf16/fp16 d 64 and 128 with s ≥ 128 (several query and key tiles).
+        let segmentShapes = full
+            ? [(7, 2, 4, 2, 64), (300, 2, 4, 2, 64), (257, 1, 8, 2, 128), (129, 2, 4, 1, 80), (1024, 1, 4, 4, 128), (512, 2, 2, 1, 64)]
+            : [(9, 2, 4, 2, 8), (40, 1, 2, 1, 8)]
+        for (s, batch, nq, ng, hd) in segmentShapes {
+            let segments = try segmentIDs(s: s, batch: batch, stream: next())
+            let q = try random([s, batch, nq, hd], dtype, stream: next())
+            let k = try random([s, batch, ng, hd], dtype, stream: next()), v = try random([s, batch, ng, hd], dtype, stream: next())
+            let scale = 1 / Float(hd).squareRoot()
+            let shape = "s=\(s) b=\(batch) \(nq)/\(ng)×\(hd)"
+            for dropout in [Float(0), 0.1] {
+                let out = try output(q.dev.shape, dtype), lse = try output([batch, nq, s], .fp32)
+                try d.attention(q: q.dev, k: k.dev, v: v.dev, into: out.dev, lse: lse.dev, scale: scale, dropout: dropout, seed: 4,
+                                segments: segments.dev)
+                try r.attention(q: q.ref, k: k.ref, v: v.ref, into: out.ref, lse: lse.ref, scale: scale, dropout: dropout, seed: 4,
+                                segments: segments.ref)
+                results.append(try compare("attention segments \(shape) p=\(dropout) \(dtype)", [out, lse], dtype))
+                let dout = try random(q.dev.shape, dtype, stream: next())
+                let dq = try output(q.dev.shape, dtype), dk = try output(k.dev.shape, dtype), dv = try output(v.dev.shape, dtype)
+                try d.attentionBackward(dout.dev, q: q.dev, k: k.dev, v: v.dev, out: out.dev, lse: lse.dev,
+                                        dq: dq.dev, dk: dk.dev, dv: dv.dev, scale: scale, dropout: dropout, seed: 4, segments: segments.dev)
+                try r.attentionBackward(dout.ref, q: q.ref, k: k.ref, v: v.ref, out: out.ref, lse: lse.ref,
+                                        dq: dq.ref, dk: dk.ref, dv: dv.ref, scale: scale, dropout: dropout, seed: 4, segments: segments.ref)
+                results.append(try compare("attentionBackward segments \(shape) p=\(dropout) \(dtype)", [dq, dk, dv], dtype))
             }
         }
 

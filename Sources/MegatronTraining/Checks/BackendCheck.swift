@@ -53,6 +53,26 @@ public struct BackendCheck {
         return Pair(dev: try device.tensor(int32: values, shape: [count]), ref: try reference.tensor(int32: values, shape: [count]))
     }
 
+    /// Attention segment ids int32 `[batch, s]`: per row, consecutive documents (ids 0, 1, …) of
+    /// random lengths, about one in five a single token, the others up to s/3 tokens.
+    func segmentIDs(s: Int, batch: Int, stream: UInt64) throws -> Pair {
+        let rng = Philox(seed: seed)
+        var values: [Int32] = []
+        var draw: UInt64 = 0
+        for _ in 0..<batch {
+            var document: Int32 = 0, filled = 0
+            while filled < s {
+                let u = rng.uniform(draw, subsequence: stream)
+                draw += 1
+                let length = min(u < 0.2 ? 1 : 1 + Int(u * Float(max(1, s / 3))), s - filled)
+                values += Array(repeating: document, count: length)
+                filled += length
+                document += 1
+            }
+        }
+        return Pair(dev: try device.tensor(int32: values, shape: [batch, s]), ref: try reference.tensor(int32: values, shape: [batch, s]))
+    }
+
     /// fp32 `values` on both sides, e.g. a reference result fed to the next op under check alone.
     func pair(_ values: [Float], _ shape: Shape) throws -> Pair {
         Pair(dev: try device.tensor(values, shape: shape), ref: try reference.tensor(values, shape: shape))

@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "MegatronTransformer", dependencies: ["MegatronTensor", "MegatronParallel"]),
         .target(name: "MegatronOptimizer", dependencies: ["MegatronTensor"]),
         .target(name: "MegatronData", dependencies: ["MegatronTensor"]),
-        .target(name: "MegatronCheckpoint", dependencies: ["MegatronTensor"]),
+        .target(name: "MegatronCheckpoint", dependencies: ["MegatronTensor", "MegatronParallel"]),
         .target(name: "MegatronParallel", dependencies: ["MegatronTensor"]),
         .target(name: "MegatronModels", dependencies: [
             "MegatronTensor", "MegatronTransformer", "MegatronCheckpoint", "MegatronParallel",

@@ -13,7 +13,9 @@ public struct CheckpointIndex: Codable, Sendable, Equatable {
     /// The layout version this code writes and reads.
     public static let currentVersion = 1
 
+    /// Always ``formatName``.
     public var format: String
+    /// The layout version, ``currentVersion`` when written by this code.
     public var version: Int
     /// The training iteration saved.
     public var iteration: Int

@@ -96,8 +96,15 @@ public final class CheckpointReader: Sendable {
         let width = dtypeByteSizes[target.dtype] ?? 0
         var coverage = CoverageBitmap(count: target.elementCount)
         for piece in saved.shards {
-            let runs = BlockOverlap.runs(from: piece.shard(of: target.name, saved), to: target)
+            let stored = piece.shard(of: target.name, saved)
+            let runs = BlockOverlap.runs(from: stored, to: target)
             guard !runs.isEmpty else { continue }
+            // Cheap insurance: a run outside either piece would be a bug here, never a reason
+            // to write outside the caller's buffer.
+            for run in runs where run.source < 0 || run.target < 0 || run.count <= 0
+                || run.source + run.count > stored.elementCount || run.target + run.count > target.elementCount {
+                throw .invalidArgument("tensor \(target.name): internal error: copy run \(run) outside \(stored) or \(target)")
+            }
             let file = try verifiedFile(piece, tensor: target.name)
             file.withFileBytes { bytes in
                 // Runs exist only for pieces and targets of at least one element, so neither

@@ -37,6 +37,8 @@ enum DurableFile {
         for chunk in chunks where failure == nil {
             failure = chunk.withUnsafeBytes { writeAll(fd, $0, path: path) }
         }
+        // On macOS fsync reaches the drive but not its cache (F_FULLFSYNC would); Linux's
+        // fsync flushes both, and Linux is where checkpoints are written.
         if failure == nil, fsync(fd) != 0 {
             failure = FileIOError(path: path, operation: "fsync", code: errno)
         }

@@ -46,6 +46,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "MegatronTensorTests", dependencies: ["MegatronTensor"]),
+        .testTarget(name: "MegatronCheckpointTests", dependencies: [
+            "MegatronCheckpoint", "MegatronTensor", "MegatronParallel",
+        ]),
         .testTarget(name: "MegatronParallelTests", dependencies: ["MegatronParallel", "MegatronTensor", "MegatronCPU"]),
         .testTarget(name: "MegatronCPUTests", dependencies: ["MegatronTensor", "MegatronCPU"]),
         .testTarget(name: "MegatronCUDATests", dependencies: ["MegatronCUDA", "MegatronTensor"]),

@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "MegatronTransformer", dependencies: ["MegatronTensor", "MegatronParallel"]),
         .target(name: "MegatronOptimizer", dependencies: ["MegatronTensor"]),
         .target(name: "MegatronData", dependencies: ["MegatronTensor"]),
-        .target(name: "MegatronCheckpoint", dependencies: ["MegatronTensor"]),
+        .target(name: "MegatronCheckpoint", dependencies: ["MegatronTensor", "MegatronParallel"]),
         .target(name: "MegatronParallel", dependencies: ["MegatronTensor"]),
         .target(name: "MegatronPipeline", dependencies: ["MegatronTensor", "MegatronParallel"]),
         .target(name: "MegatronModels", dependencies: [
@@ -48,6 +48,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "MegatronTensorTests", dependencies: ["MegatronTensor"]),
+        .testTarget(name: "MegatronCheckpointTests", dependencies: [
+            "MegatronCheckpoint", "MegatronTensor", "MegatronParallel",
+        ]),
         .testTarget(name: "MegatronParallelTests", dependencies: ["MegatronParallel", "MegatronTensor", "MegatronCPU"]),
         .testTarget(name: "MegatronCPUTests", dependencies: ["MegatronTensor", "MegatronCPU"]),
         .testTarget(name: "MegatronCUDATests", dependencies: ["MegatronCUDA", "MegatronTensor"]),

@@ -81,8 +81,8 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable, Sendabl
 
 /// Byte sizes of the dtypes this module knows, keyed by their safetensors spelling.
 /// Tensors of other dtypes are still range/overlap-checked and readable via `rawBytes`, but
-/// their size cannot be validated against the shape.
-private let dtypeByteSizes: [String: Int] = [
+/// their size cannot be validated against the shape. Distributed checkpoints accept only these.
+let dtypeByteSizes: [String: Int] = [
     "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1,
     "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
     "I32": 4, "U32": 4, "F32": 4,
@@ -347,6 +347,15 @@ public struct SafeTensorsFile: Sendable {
         return bytes.subdata(in: (start + entry.byteRange.lowerBound)..<(start + entry.byteRange.upperBound))
     }
 
+    /// Calls `body` with the whole file's bytes (memory-mapped when opened from a URL, so nothing
+    /// is copied); `Entry.byteRange` indexes into them.
+    func withFileBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        let result: Result<R, E> = bytes.withUnsafeBytes { raw in
+            do throws(E) { return .success(try body(raw)) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+
     /// Reads `entry`'s elements as little-endian `Raw` values and maps each through `convert`.
     /// Loads are unaligned because the data buffer starts at `8 + N`, which need not be aligned
     /// for files from writers that do not pad the header.
@@ -499,6 +508,16 @@ public struct SafeTensorsWriter: Sendable {
 
     /// The complete file contents.
     public func serialized() throws(SafeTensorsError) -> Data {
+        let layout = try fileLayout()
+        var out = Data(capacity: layout.chunks.reduce(0) { $0 + $1.count })
+        for chunk in layout.chunks { out.append(chunk) }
+        return out
+    }
+
+    /// The file as chunks to write in order (the length prefix and header, then each tensor's
+    /// bytes), and where each tensor's bytes lie in the whole file. Writing the chunks one by one
+    /// spares a second in-memory copy of every tensor.
+    func fileLayout() throws(SafeTensorsError) -> (chunks: [Data], byteRanges: [String: Range<Int>]) {
         if let firstError { throw firstError }
 
         // Build the header by hand so key order is deterministic (metadata first, then tensors in
@@ -514,6 +533,7 @@ public struct SafeTensorsWriter: Sendable {
             first = false
         }
         var offset = 0
+        var relativeRanges: [(String, Range<Int>)] = []
         for tensor in tensors {
             if !first { header += "," }
             first = false
@@ -521,6 +541,7 @@ public struct SafeTensorsWriter: Sendable {
             let shape = tensor.shape.map(String.init).joined(separator: ",")
             header += "\(jsonString(tensor.name)):{\"dtype\":\(jsonString(tensor.dtype)),"
                 + "\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}"
+            relativeRanges.append((tensor.name, offset..<end))
             offset = end
         }
         header += "}"
@@ -529,21 +550,24 @@ public struct SafeTensorsWriter: Sendable {
         let padding = (8 - headerBytes.count % 8) % 8
         headerBytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: padding))
 
-        var out = Data(capacity: 8 + headerBytes.count + offset)
-        appendLittleEndian(UInt64(headerBytes.count), to: &out)
-        out.append(headerBytes)
-        for tensor in tensors { out.append(tensor.bytes) }
-        return out
+        var prefix = Data(capacity: 8 + headerBytes.count)
+        appendLittleEndian(UInt64(headerBytes.count), to: &prefix)
+        prefix.append(headerBytes)
+        let start = prefix.count
+        var byteRanges: [String: Range<Int>] = [:]
+        for (name, range) in relativeRanges { byteRanges[name] = (start + range.lowerBound)..<(start + range.upperBound) }
+        return ([prefix] + tensors.map(\.bytes), byteRanges)
     }
 
-    /// Writes the file atomically: the bytes go to a temporary file in the same directory which
-    /// is then renamed over `url`, so readers never see a half-written checkpoint.
+    /// Writes the file atomically: the bytes go to a temporary file in the same directory, are
+    /// fsynced, and the file is renamed over `url` (then the directory is fsynced), so readers
+    /// never see a half-written file, even after a crash.
     public func write(to url: URL) throws(SafeTensorsError) {
-        let data = try serialized()
+        let chunks = try fileLayout().chunks
         do {
-            try data.write(to: url, options: .atomic)
+            try DurableFile.writeAtomically(chunks, to: url.path)
         } catch {
-            throw .io(path: url.path, reason: "\(error)")
+            throw .io(path: url.path, reason: error.description)
         }
     }
 }

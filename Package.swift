@@ -38,7 +38,7 @@ let package = Package(
         ]),
         .target(name: "MegatronTraining", dependencies: [
             "MegatronTensor", "MegatronCPU", "MegatronTransformer", "MegatronOptimizer",
-            "MegatronData", "MegatronModels", "MegatronParallel", "MegatronPipeline",
+            "MegatronData", "MegatronModels", "MegatronParallel", "MegatronPipeline", "MegatronCheckpoint",
             .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "megatron", dependencies: [
@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(name: "MegatronDataTests", dependencies: ["MegatronData", "MegatronTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MegatronPipelineTests", dependencies: ["MegatronPipeline"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MegatronTrainingTests", dependencies: [
-            "MegatronTraining", "MegatronTensor", "MegatronCPU", "MegatronTransformer", "MegatronParallel", "MegatronModels",
+            "MegatronTraining", "MegatronTensor", "MegatronCPU", "MegatronTransformer", "MegatronParallel", "MegatronModels", "MegatronCheckpoint",
         ]),
     ],
     swiftLanguageModes: [.v6]

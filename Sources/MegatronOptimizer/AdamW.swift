@@ -31,6 +31,9 @@ public final class AdamW: @unchecked Sendable {
     /// Completed update steps.
     public private(set) var steps = 0
 
+    /// Continues from a checkpoint taken after `steps` updates (Adam's bias correction).
+    public func resume(afterSteps steps: Int) { self.steps = steps }
+
     public init(
         params: Tensor, grads: Tensor, decayRuns: [(range: Range<Int>, weightDecay: Bool)],
         normRanges: [Range<Int>]? = nil, hyperparameters: Hyperparameters = .init(), backend: any Backend

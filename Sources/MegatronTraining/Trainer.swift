@@ -1,4 +1,5 @@
 import Foundation
+import MegatronCheckpoint
 import MegatronData
 import MegatronModels
 import MegatronOptimizer
@@ -44,13 +45,15 @@ public final class Trainer {
     let testLoader: GPTBatchLoader?
     /// Validation samples used so far: like Megatron's validation iterator, each evaluation
     /// continues where the last one stopped.
-    public private(set) var consumedValidationSamples = 0
+    public internal(set) var consumedValidationSamples = 0
     private var prefetching = false
-    public private(set) var iteration = 0
-    public private(set) var consumedSamples = 0
-    public private(set) var skippedIterations = 0
+    public internal(set) var iteration = 0
+    public internal(set) var consumedSamples = 0
+    public internal(set) var skippedIterations = 0
+    /// The key of every dropout stream: `--seed`, or the one a loaded checkpoint ran with.
+    public internal(set) var randomSeed: UInt64
     /// fp16's loss scaler (nil in fp32 and bf16).
-    public private(set) var lossScaler: DynamicLossScaler?
+    public internal(set) var lossScaler: DynamicLossScaler?
 
     /// This rank's data-parallel group (nil: one rank).
     public let dataParallelGroup: (any ProcessGroup)?
@@ -60,6 +63,8 @@ public final class Trainer {
     /// the embedding group of the first and last stage.
     public let pipelineGroup: (any ProcessGroup)?
     let embeddingGroup: (any ProcessGroup)?
+    /// Every rank of the run (nil: one rank), for checkpoints.
+    let worldGroup: (any ProcessGroup)?
     /// Runs the schedules of a pipeline stage (nil: one stage).
     let pipeline: PipelineRunner?
     let evaluationPipeline: PipelineRunner?
@@ -73,7 +78,8 @@ public final class Trainer {
     public init(setup: TrainingSetup, backend: any Backend, train: any GPTSampleSource, validation: (any GPTSampleSource)?,
                 test: (any GPTSampleSource)? = nil,
                 dataParallelGroup: (any ProcessGroup)? = nil, tensorParallelGroup: (any ProcessGroup)? = nil,
-                pipelineGroup: (any ProcessGroup)? = nil, embeddingGroup: (any ProcessGroup)? = nil) throws {
+                pipelineGroup: (any ProcessGroup)? = nil, embeddingGroup: (any ProcessGroup)? = nil,
+                worldGroup: (any ProcessGroup)? = nil) throws {
         let groupSize = dataParallelGroup?.size ?? 1
         if (setup.eodMaskLoss || setup.resetPositionIds || setup.resetAttentionMask) && setup.eodToken == nil {
             throw TensorError.invalidArgument(
@@ -85,6 +91,7 @@ public final class Trainer {
                 op: "Trainer", message: "data-parallel group of \(groupSize) ranks for a setup with data-parallel size \(setup.dataParallelSize)")
         }
         self.setup = setup
+        randomSeed = setup.seed
         self.train = train
         self.validation = validation
         let (dpRank, dpSize) = (dataParallelGroup?.rank ?? 0, dataParallelGroup?.size ?? 1)
@@ -95,6 +102,7 @@ public final class Trainer {
         self.tensorParallelGroup = tensorParallelGroup
         self.pipelineGroup = pipelineGroup
         self.embeddingGroup = embeddingGroup
+        self.worldGroup = worldGroup
         lossScaler = setup.lossScaler
         let distributed = setup.useDistributedOptimizer && groupSize > 1
         let pp = setup.parallel.pipeline
@@ -154,7 +162,7 @@ public final class Trainer {
                             test: (any GPTSampleSource)? = nil, groups: ParallelGroups) throws {
         try self.init(setup: setup, backend: backend, train: train, validation: validation, test: test,
                       dataParallelGroup: groups.data, tensorParallelGroup: groups.tensor,
-                      pipelineGroup: groups.pipeline, embeddingGroup: groups.embedding)
+                      pipelineGroup: groups.pipeline, embeddingGroup: groups.embedding, worldGroup: groups.world)
     }
 
     /// What one iteration produced.
@@ -287,6 +295,11 @@ public final class Trainer {
         try embeddingGroup.allReduce(model.store.grad(shared), op: .sum)
     }
 
+    /// A group of this rank alone: a one-rank run's checkpoints.
+    static func soloGroup() throws -> any ProcessGroup {
+        try LocalWorld(size: 1).group(ranks: [0], rank: 0, name: "world")
+    }
+
     /// `range` without `hole`.
     static func removing(_ hole: Range<Int>, from range: Range<Int>) -> [Range<Int>] {
         guard range.overlaps(hole) else { return [range] }
@@ -311,10 +324,36 @@ public final class Trainer {
         return try model.backend.download(t)[0] / Float(group.size)
     }
 
-    /// Trains for `--train-iters`, reporting through `log`.
+    /// Trains for `--train-iters`, reporting through `log`: resumes from `--load` first, saves
+    /// into `--save` every `--save-interval` iterations and at the end, and stops early at
+    /// `--exit-interval`, as Megatron's pretrain loop does.
     public func run(log: (String) -> Void) throws {
         let flops = ThroughputModel(config: setup.model).flopsPerIteration(globalBatch: setup.globalBatchSize)
         var windowLoss = 0.0, windowNorm = 0.0, windowIters = 0
+        let ckpt = setup.checkpointing
+        let checkpointer = TrainingCheckpointer(trainer: self, world: try worldGroup ?? Self.soloGroup(), keepLast: ckpt.keepLast)
+        if let load = ckpt.load {
+            let directory = URL(fileURLWithPath: load)
+            if ckpt.loadOptions.iteration == nil,
+               !FileManager.default.fileExists(atPath: directory.appendingPathComponent(CheckpointLayout.trackerName).path) {
+                log("WARNING: could not find a checkpoint in --load \(load) (no \(CheckpointLayout.trackerName)): training from scratch")
+            } else {
+                let started = Date()
+                let loaded = try checkpointer.load(from: directory, options: ckpt.loadOptions)
+                log(String(format: "loaded checkpoint from %@ at iteration %d in %.2f s", load, loaded.iteration,
+                           Date().timeIntervalSince(started)))
+            }
+        }
+        var savedAt: Int?
+        func save() throws {
+            guard let directory = ckpt.save, savedAt != iteration else { return }
+            let started = Date()
+            try checkpointer.save(to: URL(fileURLWithPath: directory), asynchronously: ckpt.asyncSave,
+                                  includeOptimizer: ckpt.saveOptimizer, arguments: Array(CommandLine.arguments.dropFirst()))
+            savedAt = iteration
+            log(String(format: "saved checkpoint at iteration %7d to %@ in %.2f s%@", iteration, directory,
+                       Date().timeIntervalSince(started), ckpt.asyncSave ? " (writing in the background)" : ""))
+        }
         var windowStart = Date()
         while iteration < setup.trainIters {
             let result = try step()
@@ -340,7 +379,20 @@ public final class Trainer {
                 log(IterationLog.validation(at: "iteration \(iteration)", loss: try evaluate()))
                 windowStart = Date()
             }
+            if let interval = ckpt.saveInterval, iteration % interval == 0 {
+                try save()
+                windowStart = Date()
+            }
+            if let exit = ckpt.exitInterval, iteration % exit == 0 {
+                try save()
+                try checkpointer.finish()
+                try synchronize()
+                log("exiting program at iteration \(iteration) (--exit-interval \(exit))")
+                return
+            }
         }
+        if iteration > 0 { try save() }
+        try checkpointer.finish()
         // As Megatron's pretrain(): one more pass over each held-out set after training.
         if validation != nil, setup.evalIters > 0 {
             log(IterationLog.validation(at: "iteration \(iteration) on validation set", loss: try evaluate()))
@@ -363,6 +415,6 @@ public final class Trainer {
 
     /// A distinct dropout seed per (iteration, micro-batch), derived from `--seed`.
     private func dropoutSeed(iteration: Int, microBatch: Int) -> UInt64 {
-        mixSeed(setup.seed ^ mixSeed(UInt64(iteration) << 20 | UInt64(microBatch)))
+        mixSeed(randomSeed ^ mixSeed(UInt64(iteration) << 20 | UInt64(microBatch)))
     }
 }

@@ -43,6 +43,21 @@ public struct TrainingSetup: Sendable {
     public let logInterval: Int
     public let evalInterval: Int
     public let evalIters: Int
+    /// `--save`, `--load` and the other checkpointing flags.
+    public let checkpointing: CheckpointSettings
+
+    /// The checkpointing flags, checked.
+    public struct CheckpointSettings: Sendable {
+        public var save: String?
+        public var saveInterval: Int?
+        public var load: String?
+        public var loadOptions = TrainingCheckpointer.LoadOptions()
+        public var saveOptimizer = true
+        public var asyncSave = false
+        public var exitInterval: Int?
+        public var keepLast: Int?
+        public init() {}
+    }
 
     /// Micro-batches accumulated per iteration on each data-parallel rank.
     public var microBatchesPerIteration: Int { globalBatchSize / (microBatchSize * dataParallelSize) }
@@ -162,6 +177,24 @@ public struct TrainingSetup: Sendable {
         logInterval = args.logInterval
         evalInterval = args.evalInterval
         evalIters = args.evalIters
+        var checkpointing = CheckpointSettings()
+        checkpointing.save = args.save
+        checkpointing.saveInterval = args.saveInterval
+        checkpointing.load = args.load
+        checkpointing.loadOptions = .init(iteration: args.ckptStep, loadOptimizer: !args.noLoadOptim,
+                                          loadRandomState: !args.noLoadRng, finetune: args.finetune)
+        checkpointing.saveOptimizer = !args.noSaveOptim
+        checkpointing.asyncSave = args.asyncSave
+        checkpointing.exitInterval = args.exitInterval
+        checkpointing.keepLast = args.keepLastCheckpoints
+        if args.saveInterval != nil && args.save == nil { throw .requires("--save-interval", "--save") }
+        if args.asyncSave && args.save == nil { throw .requires("--async-save", "--save") }
+        if args.keepLastCheckpoints != nil && args.save == nil { throw .requires("--keep-last-checkpoints", "--save") }
+        if (args.ckptStep != nil || args.finetune || args.noLoadOptim || args.noLoadRng) && args.load == nil {
+            throw .requires(args.ckptStep != nil ? "--ckpt-step" : args.finetune ? "--finetune" : args.noLoadOptim ? "--no-load-optim" : "--no-load-rng",
+                            "--load")
+        }
+        self.checkpointing = checkpointing
         // The interleaved schedule's micro-batch constraints, named now rather than at step 1.
         do { _ = try pipelineSchedule(rank: 0) } catch { throw .pipeline(error) }
     }

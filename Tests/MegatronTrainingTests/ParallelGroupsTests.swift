@@ -65,7 +65,7 @@ struct ParallelGroupsTests {
         #expect(built.members(\.modelParallel) == mp)
         // Stage = the pipeline group's rank.
         #expect(built.groups.map { $0.pipeline?.rank } == [0, 0, 0, 0, 1, 1, 1, 1])
-        Self.expectCollective(built, ["tp", "dp", "pp", "mp"])
+        Self.expectCollective(built, ["tp", "dp", "pp", "mp", "world"])
     }
 
     /// 8 ranks, pp 4 × dp 2 (no tensor parallelism): rank = dp + 2·pp. The embedding group is
@@ -83,7 +83,7 @@ struct ParallelGroupsTests {
         #expect(built.groups.map { $0.pipeline?.rank } == [0, 0, 1, 1, 2, 2, 3, 3])
         #expect(built.requests.map { $0.first { $0.name == "embedding" }?.members } == [[0, 6], [1, 7], nil, nil, nil, nil, [0, 6], [1, 7]])
         #expect(built.requests.map { $0.first { $0.name == "embedding" }?.color } == [0, 1, nil, nil, nil, nil, 0, 1])
-        Self.expectCollective(built, ["dp", "pp", "embedding"])
+        Self.expectCollective(built, ["dp", "pp", "embedding", "world"])
     }
 
     /// 8 ranks, tp 2 × pp 4: rank = tp + 2·pp; the model-parallel group is the world.
@@ -93,7 +93,9 @@ struct ParallelGroupsTests {
         #expect(built.members(\.embedding) == [[0, 6], [1, 7], nil, nil, nil, nil, [0, 6], [1, 7]])
         #expect(built.members(\.modelParallel) == Array(repeating: Array(0..<8), count: 8))
         #expect(built.members(\.data) == Array(repeating: nil, count: 8))
+        // The world is the model-parallel group here: reused, not asked for again.
         Self.expectCollective(built, ["tp", "pp", "embedding", "mp"])
+        #expect(built.groups.allSatisfy { $0.world === $0.modelParallel })
     }
 
     /// Without pipeline parallelism: no pipeline or embedding group, and the model-parallel group
@@ -104,7 +106,8 @@ struct ParallelGroupsTests {
         #expect(built.members(\.embedding) == Array(repeating: nil, count: 4))
         #expect(built.members(\.modelParallel) == [[0, 1], [0, 1], [2, 3], [2, 3]])
         #expect(built.groups.allSatisfy { $0.modelParallel === $0.tensor })
-        Self.expectCollective(built, ["tp", "dp"])
+        Self.expectCollective(built, ["tp", "dp", "world"])
+        #expect(built.members(\.world) == Array(repeating: Array(0..<4), count: 4))
         let single = try Self.build(try ParallelConfig(worldSize: 1))
         #expect(single.requests == [[]])
     }

@@ -123,6 +123,8 @@ public enum FlagSection: String, Sendable, CaseIterable {
     case data = "Data"
     /// Data parallelism: gradient reduction and the distributed optimizer.
     case distributed = "Distributed"
+    /// Saving and loading checkpoints.
+    case checkpointing = "Checkpointing"
     /// Flags swift-megatron adds; Megatron-LM has none of them.
     case swiftMegatron = "swift-megatron (not in Megatron-LM)"
 }
@@ -554,6 +556,25 @@ public struct FlagTable: Sendable {
         .toggle("reset-position-ids", \.resetPositionIds, .data, help: "Restart position ids after each end-of-document token."),
         .toggle("reset-attention-mask", \.resetAttentionMask, .data,
                 help: "Keep attention within documents: no token attends across an end-of-document token."),
+
+        // MARK: Checkpointing
+        .text("save", \.save, placeholder: "DIR", .checkpointing,
+              help: "Directory to save checkpoints to (`DIR/iter_0000100/`, `DIR/latest_checkpointed_iteration.txt`)."),
+        .int("save-interval", \.saveInterval, .checkpointing,
+             help: "Iterations between checkpoint saves (with --save; a last one is saved when training ends)."),
+        .text("load", \.load, placeholder: "DIR", .checkpointing,
+              help: "Directory to resume from: its latest checkpoint, or --ckpt-step's; any parallel layout loads it."),
+        .int("ckpt-step", \.ckptStep, .checkpointing, range: .nonNegative, help: "Checkpoint iteration to load instead of the latest."),
+        .toggle("no-load-optim", \.noLoadOptim, .checkpointing, help: "Do not load the optimizer state (Adam moments) from the checkpoint."),
+        .toggle("no-load-rng", \.noLoadRng, .checkpointing, help: "Do not load the random state: dropout follows this run's --seed."),
+        .toggle("no-save-optim", \.noSaveOptim, .checkpointing, help: "Do not save the optimizer state."),
+        .toggle("finetune", \.finetune, .checkpointing,
+                help: "Load the weights only: iteration 0, no optimizer or random state, data from the start."),
+        .toggle("async-save", \.asyncSave, .checkpointing,
+                help: "Write checkpoints on a background thread while training goes on (the next save or the exit waits)."),
+        .int("exit-interval", \.exitInterval, .checkpointing, help: "Stop (after saving, with --save) once the iteration is a multiple of this."),
+        .int("keep-last-checkpoints", \.keepLastCheckpoints, .checkpointing, ours: true,
+             help: "Keep only the newest N checkpoints in --save (never the one the tracker names)."),
 
         // MARK: Distributed
         .int("tensor-model-parallel-size", \.tensorModelParallelSize, .distributed, range: .positive,

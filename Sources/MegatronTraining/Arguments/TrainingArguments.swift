@@ -117,6 +117,20 @@ public struct TrainingArguments: Sendable, Equatable {
     public var testDataPath: [String] = []
     /// `--data-cache-path`: where the index arrays are cached (next to the data when nil).
     public var dataCachePath: String? = nil
+    /// Checkpointing: `--save`, `--save-interval`, `--load`, `--ckpt-step`, `--no-load-optim`,
+    /// `--no-load-rng`, `--no-save-optim`, `--finetune`, `--async-save`, `--exit-interval`,
+    /// `--keep-last-checkpoints`.
+    public var save: String?
+    public var saveInterval: Int?
+    public var load: String?
+    public var ckptStep: Int?
+    public var noLoadOptim = false
+    public var noLoadRng = false
+    public var noSaveOptim = false
+    public var finetune = false
+    public var asyncSave = false
+    public var exitInterval: Int?
+    public var keepLastCheckpoints: Int?
     /// `--tokenizer-type` and its files.
     public var tokenizerType: String? = nil
     public var vocabFile: String? = nil

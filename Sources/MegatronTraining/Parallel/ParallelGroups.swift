@@ -22,12 +22,15 @@ public struct ParallelGroups: Sendable {
     /// The model-parallel group, tensor × pipeline ranks of one model replica, over which the
     /// gradient norm is summed ("mp").
     public let modelParallel: (any ProcessGroup)?
+    /// Every rank of the run ("world"; nil on one rank): checkpoints' barriers.
+    public let world: (any ProcessGroup)?
 
     /// One rank: no groups.
     public static let single = ParallelGroups(tensor: nil, data: nil)
 
     public init(tensor: (any ProcessGroup)?, data: (any ProcessGroup)?, pipeline: (any ProcessGroup)? = nil,
-                embedding: (any ProcessGroup)? = nil, modelParallel: (any ProcessGroup)? = nil) {
+                embedding: (any ProcessGroup)? = nil, modelParallel: (any ProcessGroup)? = nil, world: (any ProcessGroup)? = nil) {
+        self.world = world
         self.tensor = tensor
         self.data = data
         self.pipeline = pipeline
@@ -67,7 +70,7 @@ public struct ParallelGroups: Sendable {
     }
 
     /// Builds `rank`'s groups with Megatron's membership (`tp-cp-ep-dp-pp` order), in the
-    /// order tp, dp, pp, embedding, mp on every rank. `make` is asked for each kind whose groups
+    /// order tp, dp, pp, embedding, mp, world on every rank. `make` is asked for each kind whose groups
     /// have more than one rank, unless an earlier kind had the same groups (then that group is
     /// reused, with no request: the model-parallel group is the tensor-parallel one without
     /// pipeline parallelism, the pipeline one without tensor parallelism, and the embedding
@@ -93,5 +96,6 @@ public struct ParallelGroups: Sendable {
         pipeline = try group(generator.groups([.pp]), "pp", channels: PointToPoint.channels)
         embedding = layout.pipeline > 1 ? try group(generator.embeddingGroups(), "embedding") : nil
         modelParallel = try group(generator.groups([.tp, .pp]), "mp")
+        world = try group([Array(0..<layout.worldSize)], "world")
     }
 }

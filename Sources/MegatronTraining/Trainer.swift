@@ -296,7 +296,7 @@ public final class Trainer {
     }
 
     /// A group of this rank alone: a one-rank run's checkpoints.
-    static func soloGroup() throws -> any ProcessGroup {
+    public static func soloGroup() throws -> any ProcessGroup {
         try LocalWorld(size: 1).group(ranks: [0], rank: 0, name: "world")
     }
 

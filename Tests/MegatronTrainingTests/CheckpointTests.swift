@@ -120,6 +120,27 @@ struct CheckpointTests {
         ParallelEquivalenceTests.expectClose(resharded, unresharded, "tp \(tp) pp \(pp) dp \(dp) from tp 2 pp 2 dp 2")
     }
 
+    /// The vocabulary is padded to a multiple of 128 × tp: a checkpoint of one TP size loads
+    /// under another even when the padding differs (the rows both hold are taken).
+    @Test func otherVocabularyPaddingLoads() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let padding = ["--make-vocab-size-divisible-by", "128"]
+        let saved = try Self.run(extra: padding, iterations: 2, save: directory)                  // 128 rows
+        let loaded = try Self.run(tp: 2, extra: padding, iterations: 0, load: directory)          // 256 rows
+        let name = "embedding.word_embeddings.weight", width = 32
+        let savedTable = try #require(saved.parameters[name]), loadedTable = try #require(loaded.parameters[name])
+        #expect(loadedTable.count == 256 * width && savedTable.count == 128 * width)
+        #expect(Array(loadedTable.prefix(128 * width)) == savedTable)
+        #expect(loadedTable.dropFirst(128 * width).allSatisfy { $0 == 0 })
+        // And back: the larger table's first 128 rows.
+        let again = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: again) }
+        _ = try Self.run(tp: 2, extra: padding, iterations: 0, load: directory, save: again)
+        let narrowed = try Self.run(extra: padding, iterations: 0, load: again)
+        #expect(narrowed.parameters[name] == savedTable)
+    }
+
     @Test func finetuneTakesTheWeightsOnlyAndMismatchesAreNamed() throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -44,6 +44,9 @@ public struct CheckpointMetadata: Codable, Equatable, Sendable {
         public var positionEmbeddingType: String
         public var addBiasLinear: Bool
         public var untiedEmbeddingsAndOutputWeights: Bool
+        /// Recorded for conversions (they change no tensor's shape).
+        public var normEpsilon: Float
+        public var rotaryBase: Float
 
         public init(_ c: TransformerConfig) {
             numLayers = c.numLayers
@@ -55,10 +58,36 @@ public struct CheckpointMetadata: Codable, Equatable, Sendable {
             vocabSize = c.vocabSize
             maxPositionEmbeddings = c.positionTableSize
             normalization = c.normalization.rawValue
-            activation = String(describing: c.activation)
+            activation = c.activation.rawValue
             positionEmbeddingType = c.positionEmbeddingType.rawValue
             addBiasLinear = c.addBiasLinear
             untiedEmbeddingsAndOutputWeights = !c.shareEmbeddingsAndOutputWeights
+            normEpsilon = c.layernormEpsilon
+            rotaryBase = c.rotaryBase
+        }
+
+        /// The model config this shape describes, with `seqLength` (the checkpoint does not fix it).
+        public func transformerConfig(seqLength: Int? = nil) throws -> TransformerConfig {
+            guard let norm = Normalization(rawValue: normalization), let act = Activation(rawValue: activation),
+                  let position = PositionEmbeddingType(rawValue: positionEmbeddingType)
+            else {
+                throw TrainingCheckpointError.format(found: "model \(normalization)/\(activation)/\(positionEmbeddingType)",
+                                                     path: "common.json")
+            }
+            var c = TransformerConfig(numLayers: numLayers, hiddenSize: hiddenSize, numAttentionHeads: numAttentionHeads,
+                                      vocabSize: vocabSize, seqLength: seqLength ?? maxPositionEmbeddings)
+            c.numQueryGroups = numQueryGroups
+            c.kvChannels = kvChannels
+            c.ffnHiddenSize = ffnHiddenSize
+            c.maxPositionEmbeddings = maxPositionEmbeddings
+            c.normalization = norm
+            c.activation = act
+            c.positionEmbeddingType = position
+            c.addBiasLinear = addBiasLinear
+            c.shareEmbeddingsAndOutputWeights = !untiedEmbeddingsAndOutputWeights
+            c.layernormEpsilon = normEpsilon
+            c.rotaryBase = rotaryBase
+            return try c.validated()
         }
 
         /// The first field on which `self` (the checkpoint's) and `model` differ, named as its

@@ -193,14 +193,37 @@ public final class TrainingCheckpointer {
         return metadata
     }
 
-    /// Reads every piece into `host`, whose element 0 is flat offset `base`.
+    /// Reads every piece into `host`, whose element 0 is flat offset `base`. The vocabulary
+    /// tables are padded to a multiple of the tensor-parallel size, so a checkpoint of another
+    /// layout may hold fewer or more (padding) rows: the rows both have are read, the rest stay
+    /// zero (Megatron's `allow_shape_mismatch` for the embedding and output layer).
     private func read(_ reader: CheckpointReader, _ pieces: [CheckpointPieces.Piece], into host: inout [Float], base: Int) throws {
         try host.withUnsafeMutableBytes { raw in
             for piece in pieces {
-                let start = (piece.flat.lowerBound - base) * 4, end = (piece.flat.upperBound - base) * 4
-                try reader.read(piece.shard, into: UnsafeMutableRawBufferPointer(rebasing: raw[start..<end]))
+                var shard = piece.shard
+                var flat = piece.flat
+                let saved = try reader.record(shard.name).shape
+                if saved != shard.globalShape, Self.isVocabularyTable(shard.name), saved.count == shard.globalShape.count,
+                   Array(saved.dropFirst()) == Array(shard.globalShape.dropFirst()) {
+                    // Rows of this block the checkpoint holds, as a flat range of the block.
+                    let width = shard.blockShape.dropFirst().reduce(1, *)
+                    let rows = max(0, min(shard.blockShape[0], saved[0] - shard.offset[0]))
+                    let wanted = shard.flatRange ?? 0..<shard.blockElementCount
+                    let lower = wanted.lowerBound, upper = min(wanted.upperBound, rows * width)
+                    guard lower < upper else { continue }
+                    shard.globalShape = saved
+                    shard.flatRange = lower..<upper
+                    flat = piece.flat.lowerBound..<piece.flat.lowerBound + (upper - lower)
+                }
+                let start = (flat.lowerBound - base) * 4, end = (flat.upperBound - base) * 4
+                try reader.read(shard, into: UnsafeMutableRawBufferPointer(rebasing: raw[start..<end]))
             }
         }
+    }
+
+    /// The vocabulary-padded tables (and their optimizer state).
+    static func isVocabularyTable(_ name: String) -> Bool {
+        name.hasSuffix("embedding.word_embeddings.weight") || name.hasSuffix("output_layer.weight")
     }
 
     /// A rank's own record in the checkpoint: its coordinates and the key of its random streams

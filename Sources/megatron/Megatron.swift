@@ -12,7 +12,7 @@ struct Megatron: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "megatron",
         abstract: "Train GPT and Llama models the way Megatron-LM does, from one Swift binary.",
-        subcommands: [Train.self, Bench.self, Preprocess.self, Launch.self, BenchGEMM.self, BenchTokenizer.self, BenchLoader.self, BenchCheckpoint.self, BenchNCCL.self, Flags.self, Doctor.self, GPUCheck.self])
+        subcommands: [Train.self, Bench.self, Preprocess.self, Convert.self, Launch.self, BenchGEMM.self, BenchTokenizer.self, BenchLoader.self, BenchCheckpoint.self, BenchNCCL.self, Flags.self, Doctor.self, GPUCheck.self])
 }
 
 /// Writes one line to standard output at once (unbuffered, so log lines appear as they happen);

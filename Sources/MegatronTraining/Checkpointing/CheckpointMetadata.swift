@@ -47,6 +47,8 @@ public struct CheckpointMetadata: Codable, Equatable, Sendable {
         /// Recorded for conversions (they change no tensor's shape).
         public var normEpsilon: Float
         public var rotaryBase: Float
+        public var hiddenDropout: Float
+        public var attentionDropout: Float
 
         public init(_ c: TransformerConfig) {
             numLayers = c.numLayers
@@ -64,6 +66,8 @@ public struct CheckpointMetadata: Codable, Equatable, Sendable {
             untiedEmbeddingsAndOutputWeights = !c.shareEmbeddingsAndOutputWeights
             normEpsilon = c.layernormEpsilon
             rotaryBase = c.rotaryBase
+            hiddenDropout = c.hiddenDropout
+            attentionDropout = c.attentionDropout
         }
 
         /// The model config this shape describes, with `seqLength` (the checkpoint does not fix it).
@@ -87,6 +91,8 @@ public struct CheckpointMetadata: Codable, Equatable, Sendable {
             c.shareEmbeddingsAndOutputWeights = !untiedEmbeddingsAndOutputWeights
             c.layernormEpsilon = normEpsilon
             c.rotaryBase = rotaryBase
+            c.hiddenDropout = hiddenDropout
+            c.attentionDropout = attentionDropout
             return try c.validated()
         }
 

@@ -19,7 +19,10 @@ struct BenchCheckpoint: ParsableCommand {
     func run() throws {
         var args = try parseTrainingArguments(arguments, command: "megatron bench-checkpoint")
         args.mockData = true
-        args.trainIters = args.trainIters ?? 1
+        args.trainIters = args.trainIters ?? 5
+        // Only a few steps run: a preset's warm-up would exceed them.
+        args.lrWarmupIters = 0
+        args.lrWarmupFraction = nil
         let parsed = args
         try reportingErrors {
             guard let directory = parsed.save else { throw ValidationError("bench-checkpoint needs --save DIR (the disk to measure)") }

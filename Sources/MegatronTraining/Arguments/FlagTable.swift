@@ -574,7 +574,7 @@ public struct FlagTable: Sendable {
                 help: "Write checkpoints on a background thread while training goes on (the next save or the exit waits)."),
         .int("exit-interval", \.exitInterval, .checkpointing, help: "Stop (after saving, with --save) once the iteration is a multiple of this."),
         .int("keep-last-checkpoints", \.keepLastCheckpoints, .checkpointing, ours: true,
-             help: "Keep only the newest N checkpoints in --save (never the one the tracker names)."),
+             help: "swift-megatron only: keep only the newest N checkpoints in --save (never the one the tracker names)."),
 
         // MARK: Distributed
         .int("tensor-model-parallel-size", \.tensorModelParallelSize, .distributed, range: .positive,

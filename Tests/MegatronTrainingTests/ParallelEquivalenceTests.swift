@@ -112,9 +112,11 @@ struct ParallelEquivalenceTests {
     /// Compares a layout with one rank on the same flags, after checking that training moved the
     /// parameters (so the comparison is not between two copies of the initialisation).
     static func expectMatchesOneRank(tp: Int, pp: Int = 1, dp: Int, _ extra: [String]) throws {
-        // The one-rank run has no virtual stages: drop that flag and its value.
+        // The one-rank run has no pipeline: drop the pipeline-only flags and their values.
         var oneRank = extra
-        if let i = oneRank.firstIndex(of: "--num-virtual-stages-per-pipeline-rank") { oneRank.removeSubrange(i...i + 1) }
+        for flag in ["--num-virtual-stages-per-pipeline-rank", "--decoder-first-pipeline-num-layers", "--decoder-last-pipeline-num-layers"] {
+            if let i = oneRank.firstIndex(of: flag) { oneRank.removeSubrange(i...i + 1) }
+        }
         let reference = try train(dp: 1, extra: oneRank)
         let initial = try train(dp: 1, extra: oneRank + ["--lr", "0"])
         #expect(relativeError(reference.flat, initial.flat) > 1e-3)
@@ -129,6 +131,8 @@ struct ParallelEquivalenceTests {
         (1, 2, 1, ["--num-virtual-stages-per-pipeline-rank", "2"]),
         (1, 2, 1, ["--untie-embeddings-and-output-weights", "--hidden-dropout", "0.2"]),
         (1, 2, 1, ["--reset-attention-mask", "--reset-position-ids"]),
+        // Uneven stages: 1 layer first, 3 last.
+        (1, 2, 1, ["--decoder-first-pipeline-num-layers", "1", "--decoder-last-pipeline-num-layers", "3"]),
         (1, 2, 2, ["--use-distributed-optimizer"]),
         (2, 2, 2, ["--sequence-parallel"]),
         (2, 2, 2, llama + ["--use-distributed-optimizer"]),

@@ -41,8 +41,25 @@ public enum Benchmark {
         let flops = ThroughputModel(config: setup.model).flopsPerIteration(globalBatch: setup.globalBatchSize)
         return Report(secondsPerIteration: seconds, tokensPerSecond: Double(setup.tokensPerIteration) / seconds,
                       tflops: flops / seconds / 1e12, flopsPerIteration: flops,
-                      parameters: trainer.model.store.layout.fullCount, lastLoss: loss, peakResidentBytes: peakResidentBytes(),
+                      parameters: try modelParameters(trainer), lastLoss: loss, peakResidentBytes: peakResidentBytes(),
                       pipelineActivations: trainer.pipelineActivations)
+    }
+
+    /// The whole model's parameters: this stage's, summed over the pipeline (a last stage's copy
+    /// of tied embeddings counted once).
+    public static func modelParameters(_ trainer: Trainer) throws -> Int {
+        let model = trainer.model, layout = model.store.layout
+        var local = layout.fullCount
+        if let copy = model.sharedEmbeddingCopy, model.embedding == nil {
+            let spec = layout.specs[copy.index]
+            local -= spec.shard?.fullShape.count ?? spec.shape.count
+        }
+        guard let group = trainer.pipelineGroup, group.size > 1 else { return local }
+        // Exact in fp32: the count in 20-bit halves (each sum stays far below 2²⁴).
+        let t = try model.backend.tensor([Float(local >> 20), Float(local & 0xF_FFFF)], shape: [2])
+        try group.allReduce(t, op: .sum)
+        let sums = try model.backend.download(t)
+        return Int(sums[0]) << 20 + Int(sums[1])
     }
 
     /// The process's peak resident set (VmHWM) on Linux.

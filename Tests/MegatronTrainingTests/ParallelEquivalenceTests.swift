@@ -1,5 +1,6 @@
 import MegatronCPU
 import MegatronData
+import MegatronModels
 import MegatronParallel
 import MegatronTensor
 import MegatronTraining
@@ -65,6 +66,8 @@ struct ParallelEquivalenceTests {
                 let step = try trainer.step()
                 return [step.loss, Float(step.gradNorm)]
             }
+            // Every layout counts the whole model's parameters (bench's figure).
+            #expect(try Benchmark.modelParameters(trainer) == Self.oneRankParameters(setup.model), "rank \(rank)")
             if let held = trainer.pipelineActivations {
                 // The schedule keeps exactly as many micro-batches' activations as 1F1B needs.
                 #expect(held.peak == held.bound, "stage \(held.stage) held \(held.peak) micro-batches, bound \(held.bound)")
@@ -100,6 +103,14 @@ struct ParallelEquivalenceTests {
         }
         for (name, values) in parameters { #expect(!values.contains { $0.isNaN }, "\(name) has elements no rank holds") }
         return Run(losses: all[0]!.losses, parameters: parameters)
+    }
+
+    /// Parameters of the whole model `config` describes, as one rank builds it.
+    static func oneRankParameters(_ config: TransformerConfig) throws -> Int {
+        var c = config
+        c.tensorModelParallelSize = 1
+        c.sequenceParallel = false
+        return try GPTModel(config: c, backend: CPUBackend(), seed: 0).store.layout.count
     }
 
     static func expectClose(_ got: Run, _ want: Run, _ what: String) {

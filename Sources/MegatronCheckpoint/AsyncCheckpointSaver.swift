@@ -40,13 +40,16 @@ public final class AsyncCheckpointSaver {
 
     /// Starts saving this rank's part of `iteration` (collective; see ``CheckpointSaver`` for
     /// the arguments). Waits for the previous save first, rethrowing its error. The shard bytes
-    /// are copied before it returns, so the caller may reuse its buffers at once.
+    /// are copied before it returns, so the caller may reuse its buffers at once — unless
+    /// `bytesAreSnapshots` says each shard's `Data` already owns a private copy (made with
+    /// `Data(buffer)`, not `Data(bytesNoCopy:)`), which then is written as it is.
     public func save(
-        iteration: Int, shards: [ShardData], common: (any Encodable)? = nil, rankState: (any Encodable)? = nil
+        iteration: Int, shards: [ShardData], common: (any Encodable)? = nil, rankState: (any Encodable)? = nil,
+        bytesAreSnapshots: Bool = false
     ) throws(CheckpointError) {
         try wait()
         let payload = Result { () throws(CheckpointError) in
-            try RankPayload.make(shards: shards, common: common, rankState: rankState, copyBytes: true)
+            try RankPayload.make(shards: shards, common: common, rankState: rankState, copyBytes: !bytesAreSnapshots)
         }
         let session = try SaveSession.begin(root: directory, iteration: iteration, group: group, options: options)
         pending = (session, BackgroundWriter { session.writeLocal(payload) })

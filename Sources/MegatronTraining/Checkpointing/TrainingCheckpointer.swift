@@ -129,7 +129,9 @@ public final class TrainingCheckpointer {
         let options = CheckpointSaveOptions(keepLast: keepLast)
         if asynchronously {
             if asyncSaver == nil { asyncSaver = AsyncCheckpointSaver(directory: directory, group: world, options: options) }
-            try asyncSaver!.save(iteration: trainer.iteration, shards: shards, common: metadata, rankState: rankState)
+            // Each piece's Data was copied out of the downloaded tensors: no second copy.
+            try asyncSaver!.save(iteration: trainer.iteration, shards: shards, common: metadata, rankState: rankState,
+                                 bytesAreSnapshots: true)
         } else {
             try finish()
             try CheckpointSaver(directory: directory, group: world, options: options)

@@ -139,6 +139,12 @@ struct CheckpointTests {
         _ = try Self.run(tp: 2, extra: padding, iterations: 0, load: directory, save: again)
         let narrowed = try Self.run(extra: padding, iterations: 0, load: again)
         #expect(narrowed.parameters[name] == savedTable)
+        // One rank whose table has more rows than the checkpoint's (192 against 128).
+        let wider = try Self.run(extra: ["--make-vocab-size-divisible-by", "96"], iterations: 0, load: directory)
+        let widerTable = try #require(wider.parameters[name])
+        #expect(widerTable.count == 192 * width)
+        #expect(Array(widerTable.prefix(128 * width)) == savedTable)
+        #expect(widerTable.dropFirst(128 * width).allSatisfy { $0 == 0 })
     }
 
     @Test func finetuneTakesTheWeightsOnlyAndMismatchesAreNamed() throws {

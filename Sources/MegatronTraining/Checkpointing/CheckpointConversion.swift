@@ -45,15 +45,13 @@ public enum CheckpointConversion {
         let shapes = try HFWeightMapping(config: config, architecture: architecture).megatronTensorShapes
         var weights: [String: [Float]] = [:]
         for (name, shape) in shapes {
-            let saved = try reader.record(name).shape
             var values = [Float](repeating: 0, count: shape.reduce(1, *))
             // The checkpoint's vocabulary rows may be padded for another layout: take the rows both have.
-            let rows = saved.count == shape.count && saved.count > 0 ? min(saved[0], shape[0]) : shape.first ?? 1
-            let target = saved == shape ? TensorShard(name: name, dtype: "F32", globalShape: saved)
-                : TensorShard(name: name, dtype: "F32", globalShape: saved, offset: saved.map { _ in 0 },
-                              blockShape: [rows] + Array(shape.dropFirst()))
-            try values.withUnsafeMutableBytes { raw in
-                try reader.read(target, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<target.byteCount]))
+            if let (target, count) = CheckpointPieces.clipped(TensorShard(name: name, dtype: "F32", globalShape: shape),
+                                                              toSaved: try reader.record(name).shape) {
+                try values.withUnsafeMutableBytes { raw in
+                    try reader.read(target, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<count * 4]))
+                }
             }
             weights[name] = values
         }

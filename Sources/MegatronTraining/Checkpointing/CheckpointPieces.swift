@@ -63,4 +63,34 @@ enum CheckpointPieces {
         }
         return pieces
     }
+
+    /// The vocabulary tables are padded to a multiple of the tensor-parallel size, so a
+    /// checkpoint of another layout may hold fewer or more (padding) rows than the model:
+    /// `shard` cut to the rows a checkpoint of global shape `saved` holds (Megatron's
+    /// `allow_shape_mismatch` for the embedding and output layer), with how many of its leading
+    /// elements that is; `shard` itself when the shapes agree or the tensor is no vocabulary
+    /// table (the reader then names a real mismatch); nil when the checkpoint holds none of it.
+    static func clipped(_ shard: TensorShard, toSaved saved: [Int]) -> (shard: TensorShard, count: Int)? {
+        let global = shard.globalShape
+        guard saved != global, isVocabularyTable(shard.name), saved.count == global.count, saved.count > 1,
+              Array(saved.dropFirst()) == Array(global.dropFirst())
+        else { return (shard, shard.elementCount) }
+        // The rows the checkpoint holds are a prefix of the block, so their elements are a
+        // prefix of the block's flat order.
+        let width = shard.blockShape.dropFirst().reduce(1, *)
+        let rows = max(0, min(shard.blockShape[0], saved[0] - shard.offset[0]))
+        let wanted = shard.flatRange ?? 0..<shard.blockElementCount
+        let upper = min(wanted.upperBound, rows * width)
+        guard wanted.lowerBound < upper else { return nil }
+        var cut = shard
+        cut.globalShape = saved
+        cut.blockShape[0] = rows
+        cut.flatRange = wanted.lowerBound == 0 && upper == rows * width ? nil : wanted.lowerBound..<upper
+        return (cut, upper - wanted.lowerBound)
+    }
+
+    /// The vocabulary-padded tables (and their optimizer state).
+    static func isVocabularyTable(_ name: String) -> Bool {
+        name.hasSuffix("embedding.word_embeddings.weight") || name.hasSuffix("output_layer.weight")
+    }
 }

@@ -99,17 +99,22 @@ public final class TrainingCheckpointer {
                      arguments: [String] = []) throws {
         try trainer.synchronize()
         let b = store.backend
-        let values = try b.download(store.values)
-        var shards = CheckpointPieces.pieces(of: store.layout, within: writtenRuns, skipping: writtenElsewhere).map { piece in
-            values[piece.flat].withUnsafeBytes { ShardData(piece.shard, bytes: Data($0)) }
+        // A rank downloads only what it writes (nothing on data-parallel replicas of rank 0).
+        let runs = writtenRuns
+        var shards: [ShardData] = []
+        if !runs.isEmpty {
+            let values = try b.download(store.values)
+            shards = CheckpointPieces.pieces(of: store.layout, within: runs, skipping: writtenElsewhere).map { piece in
+                values[piece.flat].withUnsafeBytes { ShardData(piece.shard, bytes: Data($0)) }
+            }
         }
         if includeOptimizer {
-            for (prefix, pick) in [("optimizer.exp_avg.", 0), ("optimizer.exp_avg_sq.", 1)] {
-                for run in optimizerRuns {
-                    let (m, v) = try moments(run)
-                    let host = try b.download(pick == 0 ? m : v)
-                    let runPieces = CheckpointPieces.pieces(of: store.layout, within: [run], prefix: prefix, skipping: writtenElsewhere)
-                    for piece in runPieces where writtenRuns.contains(where: { $0.contains(piece.flat.lowerBound) }) {
+            // Each written run lies inside one of the rank's optimizer runs.
+            for run in runs {
+                let (m, v) = try moments(run)
+                for (prefix, moment) in [("optimizer.exp_avg.", m), ("optimizer.exp_avg_sq.", v)] {
+                    let host = try b.download(moment)
+                    for piece in CheckpointPieces.pieces(of: store.layout, within: [run], prefix: prefix, skipping: writtenElsewhere) {
                         let local = (piece.flat.lowerBound - run.lowerBound)..<(piece.flat.upperBound - run.lowerBound)
                         shards.append(host[local].withUnsafeBytes { ShardData(piece.shard, bytes: Data($0)) })
                     }
@@ -195,37 +200,18 @@ public final class TrainingCheckpointer {
         return metadata
     }
 
-    /// Reads every piece into `host`, whose element 0 is flat offset `base`. The vocabulary
-    /// tables are padded to a multiple of the tensor-parallel size, so a checkpoint of another
-    /// layout may hold fewer or more (padding) rows: the rows both have are read, the rest stay
-    /// zero (Megatron's `allow_shape_mismatch` for the embedding and output layer).
+    /// Reads every piece into `host`, whose element 0 is flat offset `base`; of a vocabulary
+    /// table padded otherwise, the rows both have (``CheckpointPieces/clipped(_:toSaved:)``),
+    /// the rest staying zero.
     private func read(_ reader: CheckpointReader, _ pieces: [CheckpointPieces.Piece], into host: inout [Float], base: Int) throws {
         try host.withUnsafeMutableBytes { raw in
             for piece in pieces {
-                var shard = piece.shard
-                var flat = piece.flat
-                let saved = try reader.record(shard.name).shape
-                if saved != shard.globalShape, Self.isVocabularyTable(shard.name), saved.count == shard.globalShape.count,
-                   Array(saved.dropFirst()) == Array(shard.globalShape.dropFirst()) {
-                    // Rows of this block the checkpoint holds, as a flat range of the block.
-                    let width = shard.blockShape.dropFirst().reduce(1, *)
-                    let rows = max(0, min(shard.blockShape[0], saved[0] - shard.offset[0]))
-                    let wanted = shard.flatRange ?? 0..<shard.blockElementCount
-                    let lower = wanted.lowerBound, upper = min(wanted.upperBound, rows * width)
-                    guard lower < upper else { continue }
-                    shard.globalShape = saved
-                    shard.flatRange = lower..<upper
-                    flat = piece.flat.lowerBound..<piece.flat.lowerBound + (upper - lower)
-                }
-                let start = (flat.lowerBound - base) * 4, end = (flat.upperBound - base) * 4
-                try reader.read(shard, into: UnsafeMutableRawBufferPointer(rebasing: raw[start..<end]))
+                guard let (shard, count) = CheckpointPieces.clipped(piece.shard, toSaved: try reader.record(piece.shard.name).shape)
+                else { continue }
+                let start = (piece.flat.lowerBound - base) * 4
+                try reader.read(shard, into: UnsafeMutableRawBufferPointer(rebasing: raw[start..<start + count * 4]))
             }
         }
-    }
-
-    /// The vocabulary-padded tables (and their optimizer state).
-    static func isVocabularyTable(_ name: String) -> Bool {
-        name.hasSuffix("embedding.word_embeddings.weight") || name.hasSuffix("output_layer.weight")
     }
 
     /// A rank's own record in the checkpoint: its coordinates and the key of its random streams

@@ -138,6 +138,11 @@ public final class GPTModel: @unchecked Sendable {
     /// The output weight: the output layer, or the tied word embeddings.
     private var outputWeight: ParameterRef? { outputLayer ?? embedding?.wordEmbeddings }
 
+    /// The first vocabulary row of this rank's block of the output layer (its logits' column 0).
+    private var vocabStart: Int {
+        outputWeight.flatMap { store.layout.specs[$0.index].shard?.rows.first?.lowerBound } ?? 0
+    }
+
     /// This rank's layers of chunk `chunk`, as indices into ``layers``.
     private func layerIndices(_ chunk: Int) -> Range<Int> {
         let start = part.chunks[..<chunk].reduce(0) { $0 + $1.count }
@@ -249,7 +254,6 @@ public final class GPTModel: @unchecked Sendable {
         // backward applies the loss scale first, so the classifier is not fused there.
         let fuse = !keepLogits && store.computeDType != .fp16
         var lse: Tensor?
-        let vocabStart = tensorParallel.size > 1 ? tensorParallel.rank * (config.paddedVocabSize / tensorParallel.size) : 0
         if let group = tensorParallel.group, group.size > 1 {
             lse = try vocabularyParallelLoss(logits, targets: batch.targets, vocabStart: vocabStart, group: group, into: losses)
             if let lse, fuse {
@@ -333,7 +337,6 @@ public final class GPTModel: @unchecked Sendable {
         // The fused classifier left lossWeights · ∂loss/∂logits there, and gradientScale rides on
         // the GEMMs' alpha; otherwise the scale goes into the weights before the softmax backward.
         var alpha = gradientScale
-        let vocabStart = tensorParallel.size > 1 ? tensorParallel.rank * (config.paddedVocabSize / tensorParallel.size) : 0
         if !head.gradientReady {
             try b.scale(head.lossWeights, by: gradientScale)
             if let lse = head.lse {

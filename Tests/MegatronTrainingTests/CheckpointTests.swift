@@ -54,17 +54,7 @@ struct CheckpointTests {
         let all = results.withLock { $0 }
         var parameters: [String: [Float]] = [:]
         for rank in 0..<world where all[rank]!.dpRank == 0 {
-            let (_, specs, values, _) = all[rank]!
-            for spec in specs {
-                let local = Array(values[spec.offset..<spec.offset + spec.shape.count])
-                guard let shard = spec.shard else {
-                    parameters[spec.name] = local
-                    continue
-                }
-                var full = parameters[spec.name] ?? [Float](repeating: .nan, count: shard.fullShape.count)
-                for (k, value) in local.enumerated() { full[shard.fullIndex(ofLocal: k)] = value }
-                parameters[spec.name] = full
-            }
+            ParallelEquivalenceTests.addWhole(all[rank]!.specs, all[rank]!.values, to: &parameters)
         }
         return ParallelEquivalenceTests.Run(losses: all[0]!.losses, parameters: parameters)
     }

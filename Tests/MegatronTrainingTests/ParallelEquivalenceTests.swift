@@ -85,24 +85,30 @@ struct ParallelEquivalenceTests {
                 continue
             }
             let (_, specs, values) = all[rank]!
-            for spec in specs {
-                let local = Array(values[spec.offset..<spec.offset + spec.shape.count])
-                guard let shard = spec.shard else {
-                    if let copy = parameters[spec.name], copy != local { Issue.record("copies of \(spec.name) differ") }
-                    parameters[spec.name] = local
-                    continue
-                }
-                var full = parameters[spec.name] ?? [Float](repeating: .nan, count: shard.fullShape.count)
-                for (k, value) in local.enumerated() {
-                    let i = shard.fullIndex(ofLocal: k)
-                    if !full[i].isNaN, full[i] != value { Issue.record("copies of \(spec.name) differ at \(i)") }
-                    full[i] = value
-                }
-                parameters[spec.name] = full
-            }
+            addWhole(specs, values, to: &parameters)
         }
         for (name, values) in parameters { #expect(!values.contains { $0.isNaN }, "\(name) has elements no rank holds") }
         return Run(losses: all[0]!.losses, parameters: parameters)
+    }
+
+    /// Puts a rank's parameters (`specs` over its flat `values`) into the whole tensors by name;
+    /// a copy another rank already gave (replicated parameters, tied embeddings) must agree.
+    static func addWhole(_ specs: [ParameterSpec], _ values: [Float], to parameters: inout [String: [Float]]) {
+        for spec in specs {
+            let local = Array(values[spec.offset..<spec.offset + spec.shape.count])
+            guard let shard = spec.shard else {
+                if let copy = parameters[spec.name], copy != local { Issue.record("copies of \(spec.name) differ") }
+                parameters[spec.name] = local
+                continue
+            }
+            var full = parameters[spec.name] ?? [Float](repeating: .nan, count: shard.fullShape.count)
+            for (k, value) in local.enumerated() {
+                let i = shard.fullIndex(ofLocal: k)
+                if !full[i].isNaN, full[i] != value { Issue.record("copies of \(spec.name) differ at \(i)") }
+                full[i] = value
+            }
+            parameters[spec.name] = full
+        }
     }
 
     /// Parameters of the whole model `config` describes, as one rank builds it.

@@ -1,22 +1,33 @@
 #!/usr/bin/env bash
-# Multi-GPU checks and benchmarks in one call (device kind nvidia-h100-x2), with the static
-# binary and the peers in .device/ (megatron, mcore_gpt.py; megatron-core's wheel in .whl/):
-#   nccl   NCCL all-reduce bus bandwidth and the fault drill
+# Multi-GPU checks and benchmarks in one call (device kinds nvidia-h100-x2 / -x4 / -x8), with the
+# static binary gzipped in .devz/megatron.gz (or .device/megatron), the peers in scripts/peers/
+# and .devz/ (mcore_gpt.py), and megatron-core's wheel in .whl/:
+#   nccl   NCCL all-reduce bus bandwidth on every GPU and the fault drill
 #   dp     GPT-2 124M on one GPU and data-parallel on two (same call), a short DP training run
 #   curves the bf16 loss curves of TP/SP/DP layouts against one GPU's (gpu-check --parallel)
 #   tp     a 1.3B GPT with TP=2 (± sequence parallel) against megatron-core's TP=2 and our
 #          one-GPU figure
 #   pp     the same GPT on 2 pipeline stages for m = 4, 8, 16 micro-batches against one GPU:
 #          per-GPU throughput and the measured bubble beside the theoretical 1/(m + 1)
-# PARTS selects (default: all). NVLink multicast stays off (the machine's rule). A summary
-# table comes last.
+#   scale  a 7B GPT (32 layers, hidden 4096, 32 heads, seq 4096, bf16, distributed optimizer)
+#          at each TPxPP of LAYOUTS (DP = GPUs / (TP·PP)), ours then megatron-core's
+#          (scripts/peers/mcore_gpt_3d.py, selective recompute) at the same layout
+#   weak   weak scaling of GPT-2 124M data parallelism over 1, 2, 4 … NPROC GPUs (64
+#          sequences per GPU, distributed optimizer with both overlaps)
+# PARTS selects (default: all); NPROC is the GPU count (default 2). NVLink multicast stays off
+# (the machine's rule). A summary table comes last.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export MEGATRON_KERNEL_CACHE=${MEGATRON_KERNEL_CACHE:-/tmp/megatron-kernels}
-bin=.device/megatron
+if [ -f .devz/megatron.gz ]; then
+    gunzip -c .devz/megatron.gz >/tmp/megatron && chmod +x /tmp/megatron && bin=/tmp/megatron
+else
+    bin=.device/megatron
+fi
+peers=${PEERS:-.devz}
 n=${NPROC:-2}
-parts=${PARTS:-nccl dp curves tp pp}
+parts=${PARTS:-nccl dp curves tp pp scale weak}
 out=${OUT:-/tmp/gpu-multi}
 mkdir -p "$out"
 status=0
@@ -51,6 +62,11 @@ if want dp; then
         --log-interval 5 --eval-interval 20 --eval-iters 2 --overlap-grad-reduce
 fi
 
+if { want tp || want scale; } && [ -d .whl ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+        && export PYTHONPATH=/tmp/site
+fi
+
 want curves && run curves "$bin" launch --nproc-per-node "$n" -- gpu-check --parallel
 if want tp; then
     # megatron-core's shapes (mcore_gpt.py): learned positions, exact GeLU, ffn 4h, tied, vocab 50304, no dropout.
@@ -60,11 +76,7 @@ if want tp; then
     run tp1 "$bin" bench "${big[@]}" --global-batch-size 16
     run tp2 "$bin" launch --nproc-per-node "$n" -- bench "${big[@]}" --global-batch-size 16 --tensor-model-parallel-size "$n" ${PROFILE:+--bench-profile}
     [ -n "${SKIP_SP:-}" ] || run tp2-sp "$bin" launch --nproc-per-node "$n" -- bench "${big[@]}" --global-batch-size 16 --tensor-model-parallel-size "$n" --sequence-parallel
-    if [ -d .whl ]; then
-        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-            && export PYTHONPATH=/tmp/site
-    fi
-    TP=$n LAYERS=24 HIDDEN=2048 HEADS=16 SEQ=2048 MBS=4 NMB=4 run mcore-tp2 torchrun --nproc-per-node "$n" .device/mcore_gpt.py
+    TP=$n LAYERS=24 HIDDEN=2048 HEADS=16 SEQ=2048 MBS=4 NMB=4 run mcore-tp2 torchrun --nproc-per-node "$n" "$peers/mcore_gpt.py"
 fi
 if want pp; then
     # Pipeline bubble: the 24-layer 1.3B GPT on 2 stages against one GPU at the same global
@@ -75,6 +87,32 @@ if want pp; then
     for m in 4 8 16; do
         run pp1-m$m "$bin" bench "${big[@]}" --global-batch-size $((4 * m))
         run pp2-m$m "$bin" launch --nproc-per-node "$n" -- bench "${big[@]}" --global-batch-size $((4 * m)) --pipeline-model-parallel-size "$n"
+    done
+fi
+if want scale; then
+    # Issue 8: the 7B GPT in megatron-core's shapes (mcore_gpt_3d.py): learned positions, exact
+    # GeLU, ffn 4h, tied embeddings, vocabulary 50304, no dropout; micro batch 1, GBS sequences.
+    gbs=${GBS:-32}
+    gpt7b=(--device cuda --bf16 --num-layers 32 --hidden-size 4096 --num-attention-heads 32 --seq-length 4096
+           --max-position-embeddings 4096 --vocab-size 50304 --make-vocab-size-divisible-by 16 --hidden-dropout 0
+           --attention-dropout 0 --micro-batch-size 1 --global-batch-size "$gbs" --lr 3e-4 --weight-decay 0.1
+           --use-distributed-optimizer --overlap-grad-reduce --overlap-param-gather --bench-warmup 2 --bench-iters 3)
+    for layout in ${LAYOUTS:-2x2 4x1}; do
+        tp=${layout%x*} pp=${layout#*x}
+        run "7b-$layout" "$bin" launch --nproc-per-node "$n" -- bench "${gpt7b[@]}" \
+            --tensor-model-parallel-size "$tp" --pipeline-model-parallel-size "$pp" ${SP:+--sequence-parallel}
+        TP=$tp PP=$pp SP=${SP:+1} GBS=$gbs LAYERS=32 HIDDEN=4096 HEADS=32 SEQ=4096 MBS=1 STEPS=3 \
+            run "mcore-7b-$layout" torchrun --nproc-per-node "$n" scripts/peers/mcore_gpt_3d.py
+    done
+fi
+if want weak; then
+    # The same per-GPU work on every count: 64 sequences of 1024 per GPU per iteration.
+    gpt2=(--model gpt2-124m --device cuda --bf16 --bench-warmup 2 --bench-iters 5)
+    for k in 1 2 4 8; do
+        [ "$k" -le "$n" ] || break
+        if [ "$k" = 1 ]; then run weak-1 "$bin" bench "${gpt2[@]}"; continue; fi
+        run "weak-$k" "$bin" launch --nproc-per-node "$k" -- bench "${gpt2[@]}" --global-batch-size $((64 * k)) \
+            --use-distributed-optimizer --overlap-grad-reduce --overlap-param-gather
     done
 fi
 
@@ -100,6 +138,22 @@ if want pp; then
         one=$(field pp1-m$m 'tokens/s: [0-9]*'); two=$(field pp2-m$m 'per GPU: tokens/s: [0-9]*')
         bubble=$(awk -v a="$one" -v b="$two" 'BEGIN { if (a > 0 && b > 0) printf "%.1f%%", 100 * (1 - b / a); else print "n/a" }')
         echo "| GPT 1.3B bf16 PP=2, m=$m: tokens/s per GPU (1 GPU: $one) | $two; bubble $bubble, theory $(awk -v m=$m 'BEGIN { printf "%.1f%%", 100 / (m + 1) }') |"
+    done
+fi
+if want scale; then
+    for layout in ${LAYOUTS:-2x2 4x1}; do
+        f="$out/7b-$layout.txt"
+        echo "| 7B TPxPP=$layout (DP=$((n / (${layout%x*} * ${layout#*x})))), ours | $(grep -o 'per GPU: tokens/s: [0-9]*, TFLOP/s: [0-9.]*' "$f" | tail -1); $(grep -o 'MFU: [0-9.]*%' "$f" | tail -1); peak $(grep -o 'max [0-9.]* GiB' "$f" | tail -1) |"
+        m="$out/mcore-7b-$layout.txt"
+        echo "| 7B TPxPP=$layout, megatron-core | $(grep -o 'tokens/s/gpu=[0-9]* tflops/gpu=[0-9.]* mfu=[0-9.]*% ' "$m" | tail -1)$(grep -o 'maxmem=[0-9.]*GiB' "$m" | tail -1) |"
+    done
+fi
+if want weak; then
+    one=$(field weak-1 'tokens/s: [0-9]*')
+    for k in 1 2 4 8; do
+        [ -f "$out/weak-$k.txt" ] || continue
+        v=$([ "$k" = 1 ] && echo "$one" || field "weak-$k" 'per GPU: tokens/s: [0-9]*')
+        echo "| GPT-2 124M weak scaling, $k GPU(s): tokens/s per GPU | $v ($(awk -v a="$one" -v b="$v" 'BEGIN { if (a > 0) printf "%.1f%%", 100 * b / a }') of one GPU) |"
     done
 fi
 exit $status

@@ -62,6 +62,17 @@ public enum Benchmark {
         return Int(sums[0]) << 20 + Int(sums[1])
     }
 
+    /// Every rank's `value`, in rank order (a collective: every rank of `group` calls it).
+    ///
+    ///     let peaks = try Benchmark.gathered(myPeakGiB, over: world, backend: backend)
+    public static func gathered(_ value: Double, over group: any ProcessGroup, backend: any Backend) throws -> [Double] {
+        var slots = [Float](repeating: 0, count: group.size)
+        slots[group.rank] = Float(value)
+        let t = try backend.tensor(slots, shape: [group.size])
+        try group.allReduce(t, op: .sum)
+        return try backend.download(t).map(Double.init)
+    }
+
     /// The process's peak resident set (VmHWM) on Linux.
     static func peakResidentBytes() -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }

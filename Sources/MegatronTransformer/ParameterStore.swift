@@ -110,8 +110,10 @@ public final class ParameterStore: @unchecked Sendable {
         paddedComputeValues = computeDType == .fp32 ? paddedValues : try backend.zeros([padded], dtype: computeDType)
         computeValues = try paddedComputeValues.view(offset: 0, shape: [layout.count])
         var host = [Float](repeating: 0, count: layout.count)
-        for spec in layout.specs {
-            Self.initialize(&host, spec, seed: seed, stream: Self.initializationStream(spec.name))
+        host.withUnsafeMutableBufferPointer { buffer in
+            for spec in layout.specs {
+                Self.initialize(buffer, spec, seed: seed, stream: Self.initializationStream(spec.name))
+            }
         }
         try backend.upload(host, to: values)
         try syncComputeCopy()
@@ -157,21 +159,26 @@ public final class ParameterStore: @unchecked Sendable {
         return hash
     }
 
-    static func initialize(_ host: inout [Float], _ spec: ParameterSpec, seed: UInt64, stream: UInt64) {
-        let range = spec.offset..<spec.offset + spec.shape.count
+    static func initialize(_ host: UnsafeMutableBufferPointer<Float>, _ spec: ParameterSpec, seed: UInt64, stream: UInt64) {
+        let base = spec.offset, count = spec.shape.count
         switch spec.initializer {
-        case .zeros: for i in range { host[i] = 0 }
-        case .ones: for i in range { host[i] = 1 }
+        case .zeros: for i in base..<base + count { host[i] = 0 }
+        case .ones: for i in base..<base + count { host[i] = 1 }
         case let .normal(std):
-            let rng = Philox(seed: seed)
-            for (local, i) in range.enumerated() {
-                let k = spec.shard?.fullIndex(ofLocal: local) ?? local
-                let pair = UInt64(k / 2) * 2
-                let u1 = Double(rng.uniform(pair, subsequence: stream)) + 0x1p-25  // keep log finite
-                let u2 = Double(rng.uniform(pair + 1, subsequence: stream))
-                let r = (-2 * Foundation.log(u1)).squareRoot()
-                let z = k % 2 == 0 ? r * Foundation.cos(2 * Double.pi * u2) : r * Foundation.sin(2 * Double.pi * u2)
-                host[i] = Float(z) * std
+            // Each element depends only on its index, so chunks fill in parallel (a 7B model's
+            // shard is billions of draws) and the values do not depend on the thread count.
+            let rng = Philox(seed: seed), chunk = 1 << 20
+            nonisolated(unsafe) let host = host  // chunks write disjoint ranges
+            DispatchQueue.concurrentPerform(iterations: (count + chunk - 1) / chunk) { c in
+                for local in c * chunk..<min(count, (c + 1) * chunk) {
+                    let k = spec.shard?.fullIndex(ofLocal: local) ?? local
+                    let pair = UInt64(k / 2) * 2
+                    let u1 = Double(rng.uniform(pair, subsequence: stream)) + 0x1p-25  // keep log finite
+                    let u2 = Double(rng.uniform(pair + 1, subsequence: stream))
+                    let r = (-2 * Foundation.log(u1)).squareRoot()
+                    let z = k % 2 == 0 ? r * Foundation.cos(2 * Double.pi * u2) : r * Foundation.sin(2 * Double.pi * u2)
+                    host[base + local] = Float(z) * std
+                }
             }
         }
     }

@@ -143,8 +143,9 @@ struct Bench: ParsableCommand {
                 + "micro batch \(setup.microBatchSize), global batch \(setup.globalBatchSize)")
             say(ThroughputModel.formula)
             let profile: ((Trainer) throws -> Void)? = parsed.benchProfile ? { trainer in try profileStep(trainer, backend) } : nil
+            let groups = try rank?.groups(setup.parallel) ?? .single
             let r = try Benchmark.run(setup: setup, backend: backend, warmup: parsed.benchWarmup, iterations: parsed.benchIters,
-                                      groups: try rank?.groups(setup.parallel) ?? .single, afterTiming: profile)
+                                      groups: groups, afterTiming: profile)
             say(String(format: "parameters: %.1fM, FLOPs per iteration: %.3e", Double(r.parameters) / 1e6, r.flopsPerIteration))
             say(String(format: "time per iteration: %.1f ms, tokens/s: %.0f, TFLOP/s: %.3f, loss: %.4f",
                          r.secondsPerIteration * 1000, r.tokensPerSecond, r.tflops, r.lastLoss))
@@ -158,6 +159,11 @@ struct Bench: ParsableCommand {
                 let stats = cuda.context.allocator.statistics
                 say(String(format: "peak GPU memory: %.2f GiB allocated, %.2f GiB reserved",
                            Double(stats.peakAllocatedBytes) / 1_073_741_824, Double(stats.peakReservedBytes) / 1_073_741_824))
+                if let world = groups.world {
+                    let peaks = try Benchmark.gathered(Double(stats.peakAllocatedBytes) / 1_073_741_824, over: world, backend: backend)
+                    say(String(format: "peak GPU memory per rank: max %.2f GiB allocated; ", peaks.max() ?? 0)
+                        + peaks.map { String(format: "%.2f", $0) }.joined(separator: ", "))
+                }
                 // Every stage reports its own memory: the first holds the most activations.
                 if let p = r.pipelineActivations {
                     FileHandle.standardOutput.write(Data(String(

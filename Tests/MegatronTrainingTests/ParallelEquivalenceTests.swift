@@ -153,6 +153,8 @@ struct ParallelEquivalenceTests {
         (1, 2, 2, ["--use-distributed-optimizer"]),
         (2, 2, 2, ["--sequence-parallel"]),
         (2, 2, 2, llama + ["--use-distributed-optimizer"]),
+        // Issue 8's second 8-GPU layout.
+        (4, 2, 1, ["--sequence-parallel", "--use-distributed-optimizer"]),
     ])
     func pipelineParallelMatchesOneRank(tp: Int, pp: Int, dp: Int, extra: [String]) throws {
         try Self.expectMatchesOneRank(tp: tp, pp: pp, dp: dp, Self.pipelineFlags + extra)

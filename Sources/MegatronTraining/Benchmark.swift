@@ -9,6 +9,8 @@ import MegatronTensor
 ///     let report = try Benchmark.run(setup: setup, backend: CPUBackend(), warmup: 2, iterations: 10)
 public enum Benchmark {
     public struct Report: Sendable {
+        /// Building the trainer: parameters initialised and uploaded, optimizer state allocated.
+        public let setupSeconds: Double
         public let secondsPerIteration: Double
         public let tokensPerSecond: Double
         public let tflops: Double
@@ -29,7 +31,9 @@ public enum Benchmark {
         groups: ParallelGroups = .single, afterTiming: ((Trainer) throws -> Void)? = nil
     ) throws -> Report {
         let data = MockGPTDataset(vocabSize: setup.model.vocabSize, seqLength: setup.model.seqLength, seed: setup.seed)
+        let built = Date()
         let trainer = try Trainer(setup: setup, backend: backend, train: data, validation: nil, groups: groups)
+        let setupSeconds = Date().timeIntervalSince(built)
         var loss: Float = 0
         for _ in 0..<warmup { loss = try trainer.step().loss }
         try backend.synchronize()
@@ -39,7 +43,7 @@ public enum Benchmark {
         let seconds = Date().timeIntervalSince(start) / Double(max(iterations, 1))
         try afterTiming?(trainer)
         let flops = ThroughputModel(config: setup.model).flopsPerIteration(globalBatch: setup.globalBatchSize)
-        return Report(secondsPerIteration: seconds, tokensPerSecond: Double(setup.tokensPerIteration) / seconds,
+        return Report(setupSeconds: setupSeconds, secondsPerIteration: seconds, tokensPerSecond: Double(setup.tokensPerIteration) / seconds,
                       tflops: flops / seconds / 1e12, flopsPerIteration: flops,
                       parameters: try modelParameters(trainer), lastLoss: loss, peakResidentBytes: peakResidentBytes(),
                       pipelineActivations: trainer.pipelineActivations)

@@ -146,7 +146,8 @@ struct Bench: ParsableCommand {
             let groups = try rank?.groups(setup.parallel) ?? .single
             let r = try Benchmark.run(setup: setup, backend: backend, warmup: parsed.benchWarmup, iterations: parsed.benchIters,
                                       groups: groups, afterTiming: profile)
-            say(String(format: "parameters: %.1fM, FLOPs per iteration: %.3e", Double(r.parameters) / 1e6, r.flopsPerIteration))
+            say(String(format: "parameters: %.1fM, FLOPs per iteration: %.3e, setup %.1f s", Double(r.parameters) / 1e6,
+                       r.flopsPerIteration, r.setupSeconds))
             say(String(format: "time per iteration: %.1f ms, tokens/s: %.0f, TFLOP/s: %.3f, loss: %.4f",
                          r.secondsPerIteration * 1000, r.tokensPerSecond, r.tflops, r.lastLoss))
             let world = setup.parallel.worldSize

@@ -11,8 +11,8 @@
 #          per-GPU throughput and the measured bubble beside the theoretical 1/(m + 1)
 #   scale  a 7B GPT (32 layers, hidden 4096, 32 heads, seq 4096, bf16, distributed optimizer)
 #          at each TPxPP of LAYOUTS (DP = GPUs / (TP·PP)), ours then megatron-core's
-#          (scripts/peers/mcore_gpt_3d.py, selective recompute) at the same layout; ours once
-#          per --tp-comm-chunks value in CHUNKS (default 1), SP=1 adds --sequence-parallel
+#          (scripts/peers/mcore_gpt_3d.py, selective recompute) at the same layout; SP=1 adds
+#          --sequence-parallel to ours (megatron-core's local spec refuses it without Apex/TE)
 #   weak   weak scaling of GPT-2 124M data parallelism over 1, 2, 4 … NPROC GPUs (64
 #          sequences per GPU, distributed optimizer with both overlaps)
 # PARTS selects (default: all); NPROC is the GPU count (default 2). NVLink multicast stays off
@@ -100,11 +100,9 @@ if want scale; then
            --use-distributed-optimizer --overlap-grad-reduce --overlap-param-gather --bench-warmup 2 --bench-iters 3)
     for layout in ${LAYOUTS:-2x2 4x1}; do
         tp=${layout%x*} pp=${layout#*x}
-        for c in ${CHUNKS:-1}; do
-            run "7b-$layout-c$c" "$bin" launch --nproc-per-node "$n" -- bench "${gpt7b[@]}" --tp-comm-chunks "$c" \
-                --tensor-model-parallel-size "$tp" --pipeline-model-parallel-size "$pp" ${SP:+--sequence-parallel}
-        done
-        TP=$tp PP=$pp SP=${SP:+1} GBS=$gbs LAYERS=32 HIDDEN=4096 HEADS=32 SEQ=4096 MBS=1 STEPS=3 \
+        run "7b-$layout" "$bin" launch --nproc-per-node "$n" -- bench "${gpt7b[@]}" \
+            --tensor-model-parallel-size "$tp" --pipeline-model-parallel-size "$pp" ${SP:+--sequence-parallel}
+        TP=$tp PP=$pp GBS=$gbs LAYERS=32 HIDDEN=4096 HEADS=32 SEQ=4096 MBS=1 STEPS=3 \
             run "mcore-7b-$layout" torchrun --nproc-per-node "$n" scripts/peers/mcore_gpt_3d.py
     done
 fi
@@ -145,10 +143,8 @@ if want pp; then
 fi
 if want scale; then
     for layout in ${LAYOUTS:-2x2 4x1}; do
-        for c in ${CHUNKS:-1}; do
-            f="$out/7b-$layout-c$c.txt"
-            echo "| 7B TPxPP=$layout (DP=$((n / (${layout%x*} * ${layout#*x})))), ours, --tp-comm-chunks $c | $(grep -o 'per GPU: tokens/s: [0-9]*, TFLOP/s: [0-9.]*' "$f" | tail -1); $(grep -o 'MFU: [0-9.]*%' "$f" | tail -1); peak $(grep -o 'max [0-9.]* GiB' "$f" | tail -1); $(grep -o 'setup [0-9.]* s' "$f" | tail -1) |"
-        done
+        f="$out/7b-$layout.txt"
+        echo "| 7B TPxPP=$layout (DP=$((n / (${layout%x*} * ${layout#*x})))), ours | $(grep -o 'per GPU: tokens/s: [0-9]*, TFLOP/s: [0-9.]*' "$f" | tail -1); $(grep -o 'MFU: [0-9.]*%' "$f" | tail -1); peak $(grep -o 'max [0-9.]* GiB' "$f" | tail -1); $(grep -o 'setup [0-9.]* s' "$f" | tail -1) |"
         m="$out/mcore-7b-$layout.txt"
         echo "| 7B TPxPP=$layout, megatron-core | $(grep -o 'tokens/s/gpu=[0-9]* tflops/gpu=[0-9.]* mfu=[0-9.]*% ' "$m" | tail -1)$(grep -o 'maxmem=[0-9.]*GiB' "$m" | tail -1) |"
     done

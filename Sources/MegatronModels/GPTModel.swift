@@ -113,8 +113,7 @@ public final class GPTModel: @unchecked Sendable {
         guard part.chunks.allSatisfy({ $0.lowerBound >= 0 && $0.upperBound <= config.numLayers }) else {
             throw TensorError.invalidArgument(op: "GPTModel", message: "layer chunks \(part.chunks) outside the model's \(config.numLayers) layers")
         }
-        let tp = TensorParallel(group: tensorParallelGroup, sequenceParallel: config.sequenceParallel,
-                                forwardChunks: config.tensorParallelCommChunks)
+        let tp = TensorParallel(group: tensorParallelGroup, sequenceParallel: config.sequenceParallel)
         self.config = config
         self.part = part
         tensorParallel = tp

@@ -128,10 +128,6 @@ public struct TrainingSetup: Sendable {
         microbatchGroupSize = args.microbatchGroupSizePerVirtualPipelineStage
         c.tensorModelParallelSize = parallel.tensor
         c.sequenceParallel = parallel.sequenceParallel
-        if args.tpCommChunks > 1 && parallel.sequenceParallel {
-            throw .conflict("--tp-comm-chunks \(args.tpCommChunks)", "--sequence-parallel")
-        }
-        c.tensorParallelCommChunks = args.tpCommChunks
         do { model = try c.validated() } catch { throw .model(error) }
 
         microBatchSize = try required(args.microBatchSize, "--micro-batch-size")

@@ -60,16 +60,9 @@ public struct Linear: Sendable {
         let b = store.backend
         let input = parallelism == .column ? try tensorParallel.gather(x, b) : x
         let y = try b.empty([input.shape.leading, outFeatures], dtype: x.dtype)
-        guard parallelism == .row else {
-            try b.linear(input, weight: store.compute(weight), bias: bias.map(store.compute), into: y)
-            return y
-        }
-        let w = store.compute(weight), rowBias = biasAfterReduce ? nil : bias.map(store.compute)
-        let reduced = try tensorParallel.computeAndReduce(y, b) { rows, slice in
-            let xs = rows.count == input.shape.leading ? input
-                : try input.view(offset: rows.lowerBound * inFeatures, shape: [rows.count, inFeatures])
-            try b.linear(xs, weight: w, bias: rowBias, into: slice)
-        }
+        try b.linear(input, weight: store.compute(weight), bias: biasAfterReduce ? nil : bias.map(store.compute), into: y)
+        guard parallelism == .row else { return y }
+        let reduced = try tensorParallel.reduce(y, b)
         if biasAfterReduce, let bias { try b.addBias(store.compute(bias), to: reduced) }
         return reduced
     }

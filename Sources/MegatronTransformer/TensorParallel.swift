@@ -15,17 +15,13 @@ public struct TensorParallel: Sendable {
     public let group: (any ProcessGroup)?
     /// Whether the residual stream is split along the sequence (only with more than one rank).
     public let sequenceParallel: Bool
-    /// Token slices a row-parallel forward is split into so that each slice's all-reduce runs
-    /// while the next slice's GEMM computes (see ``Linear/forward(_:_:)``); 1 without overlap.
-    public let forwardChunks: Int
 
     /// One rank: no tensor parallelism.
     public static let none = TensorParallel(group: nil, sequenceParallel: false)
 
-    public init(group: (any ProcessGroup)?, sequenceParallel: Bool, forwardChunks: Int = 1) {
+    public init(group: (any ProcessGroup)?, sequenceParallel: Bool) {
         self.group = group
         self.sequenceParallel = sequenceParallel && (group?.size ?? 1) > 1
-        self.forwardChunks = max(1, forwardChunks)
     }
 
     public var size: Int { group?.size ?? 1 }
@@ -62,29 +58,6 @@ public struct TensorParallel: Sendable {
     /// A new tensor for this rank's slice of `x` along the sequence (`[s, …]` → `[s/tp, …]`).
     private func sequenceSlice(like x: Tensor, _ backend: any Backend) throws -> Tensor {
         try backend.empty(Shape([x.shape[0] / size] + x.shape.dims.dropFirst()), dtype: x.dtype)
-    }
-
-    /// A row-parallel layer's forward: `compute(rows, slice)` writes rows `rows` of `y` into
-    /// `slice` (a view of `y`), then the slices are summed over the group. Without sequence
-    /// parallelism and with ``forwardChunks`` > 1 dividing the rows, slice `i` is all-reduced on
-    /// the group's communication stream while slice `i + 1` computes; otherwise one slice, then
-    /// ``reduce(_:_:)``. Returns the summed `y` (`[T/tp, …]` under sequence parallelism).
-    public func computeAndReduce(_ y: Tensor, _ backend: any Backend,
-                                 _ compute: (_ rows: Range<Int>, _ slice: Tensor) throws -> Void) throws -> Tensor {
-        let rows = y.shape.leading, width = y.count / max(rows, 1)
-        guard let group, group.size > 1, !sequenceParallel, forwardChunks > 1, rows % forwardChunks == 0 else {
-            try compute(0..<rows, y)
-            return try reduce(y, backend)
-        }
-        let step = rows / forwardChunks
-        var pending: [any PendingCollective] = []
-        for start in stride(from: 0, to: rows, by: step) {
-            let slice = try y.view(offset: start * width, shape: Shape([step] + y.shape.dims.dropFirst()))
-            try compute(start..<start + step, slice)
-            pending.append(try group.startAllReduce(slice, op: .sum))
-        }
-        for p in pending { try p.wait() }
-        return y
     }
 
     /// ``reduce(_:_:)`` started alongside the caller's next work (on a communication stream

@@ -69,10 +69,6 @@ public struct TransformerConfig: Sendable, Equatable {
     /// Split the residual stream along the sequence over the tensor-parallel ranks
     /// (`--sequence-parallel`; ignored with one rank).
     public var sequenceParallel: Bool = false
-    /// Token slices each row-parallel layer's forward is split into, each slice all-reduced over
-    /// the tensor-parallel group while the next is computed (`--tp-comm-chunks`; 1: one GEMM,
-    /// then one all-reduce). Only without sequence parallelism.
-    public var tensorParallelCommChunks: Int = 1
 
     public init(
         numLayers: Int, hiddenSize: Int, numAttentionHeads: Int, vocabSize: Int, seqLength: Int
@@ -162,10 +158,6 @@ public struct TransformerConfig: Sendable, Equatable {
             throw .notDivisibleByTensorParallel(name, value, tp)
         }
         if sequenceParallel && tp > 1 && seqLength % tp != 0 { throw .notDivisibleByTensorParallel("seq-length", seqLength, tp) }
-        try positive(tensorParallelCommChunks, "tp-comm-chunks")
-        if seqLength % tensorParallelCommChunks != 0 {
-            throw .invalidValue("tp-comm-chunks", "\(tensorParallelCommChunks)", "a divisor of seq-length \(seqLength)")
-        }
         guard rotaryBase > 0 else { throw .invalidValue("rotary-base", "\(rotaryBase)", "a positive number") }
         for (name, p) in [("hidden-dropout", hiddenDropout), ("attention-dropout", attentionDropout)] where !(p >= 0 && p < 1) {
             throw .invalidValue(name, "\(p)", "a probability in [0, 1)")

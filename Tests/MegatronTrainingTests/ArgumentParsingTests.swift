@@ -145,7 +145,7 @@ struct ArgumentParsingTests {
 
     @Test func ourFlagsSayTheyAreOurs() {
         let ours = FlagTable.standard.flags.filter(\.isSwiftMegatronExtension).map(\.name)
-        #expect(Set(ours) == ["model", "device", "bench-iters", "bench-warmup", "bench-profile", "keep-last-checkpoints", "tp-comm-chunks"])
+        #expect(Set(ours) == ["model", "device", "bench-iters", "bench-warmup", "bench-profile", "keep-last-checkpoints"])
         for flag in FlagTable.standard.flags {
             #expect(flag.help.contains("swift-megatron") == flag.isSwiftMegatronExtension, "\(flag.flag)")
         }

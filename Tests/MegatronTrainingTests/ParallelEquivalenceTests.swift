@@ -182,9 +182,6 @@ struct ParallelEquivalenceTests {
         // Attention within documents: every rank attends over the whole sequence with the same segments.
         (2, 1, ["--sequence-parallel", "--reset-attention-mask", "--reset-position-ids"]),
         (2, 2, llama + ["--sequence-parallel", "--reset-attention-mask"]),
-        // Row-parallel forwards in token slices, each reduced while the next computes.
-        (2, 1, ["--tp-comm-chunks", "4"]), (4, 1, ["--tp-comm-chunks", "2"]),
-        (2, 2, llama + ["--tp-comm-chunks", "8", "--use-distributed-optimizer"]),
     ])
     func tensorParallelMatchesOneRank(tp: Int, dp: Int, extra: [String]) throws {
         try Self.expectMatchesOneRank(tp: tp, dp: dp, extra)
@@ -210,20 +207,6 @@ struct ParallelEquivalenceTests {
             #expect("\(error)".hasPrefix("4 ranks are not divisible by 3"))
         }
         #expect(try TrainingSetup(try TrainingArguments.parse(Self.flags), worldSize: 4).dataParallelSize == 4)
-    }
-
-    @Test func tensorParallelCommChunksAreChecked() throws {
-        for (extra, message) in [
-            (["--tp-comm-chunks", "3"], "--tp-comm-chunks 3 is invalid: expected a divisor of seq-length 16"),
-            (["--tp-comm-chunks", "2", "--sequence-parallel"], "--tp-comm-chunks 2 and --sequence-parallel cannot be used together"),
-        ] {
-            do {
-                _ = try TrainingSetup(try TrainingArguments.parse(Self.flags + ["--tensor-model-parallel-size", "2"] + extra), worldSize: 2)
-                Issue.record("\(extra) accepted")
-            } catch {
-                #expect("\(error)" == message)
-            }
-        }
     }
 
     @Test func theGroupMustMatchTheSetup() throws {

@@ -597,10 +597,6 @@ public struct FlagTable: Sendable {
              help: "Degree of expert model parallelism."),
         .toggle("sequence-parallel", \.sequenceParallel, .distributed,
                 help: "Enable sequence parallel optimization (with tensor parallelism)."),
-        .int("tp-comm-chunks", \.tpCommChunks, .distributed, range: .positive, ours: true,
-             help: "swift-megatron only: split each row-parallel layer's forward GEMM into N slices of the tokens and "
-                + "all-reduce each over the tensor-parallel group while the next computes (without --sequence-parallel; "
-                + "N divides --seq-length). 1: no split."),
         .toggle("use-distributed-optimizer", \.useDistributedOptimizer, .distributed,
                 help: "Shard the fp32 master weights and optimizer state over the data-parallel ranks "
                     + "(reduce-scatter the gradients, all-gather the updated parameters)."),

@@ -166,9 +166,6 @@ public struct TrainingArguments: Sendable, Equatable {
     /// `--overlap-param-gather`: the distributed optimizer's parameter all-gather overlapped
     /// with the next forward.
     public var overlapParamGather: Bool = false
-    /// `--tp-comm-chunks` (swift-megatron): token slices of each row-parallel forward, each
-    /// all-reduced while the next computes.
-    public var tpCommChunks: Int = 1
     /// `--ddp-bucket-size`: elements per gradient bucket (nil: Megatron's default).
     public var ddpBucketSize: Int? = nil
     /// `--distributed-timeout-minutes`: how long a rank waits for the others.

@@ -19,7 +19,7 @@ struct GPUCheck: ParsableCommand {
     @ArgumentParser.Flag(help: "Only the small shapes of the op checks (quick).")
     var quick = false
 
-    @ArgumentParser.Flag(help: "Under `megatron launch` on 2 GPUs: the bf16 loss curves of tensor- and data-parallel layouts against one GPU's.")
+    @ArgumentParser.Flag(help: "Under `megatron launch` on 2, 4 or 8 GPUs: the bf16 loss curves of parallel layouts against one GPU's.")
     var parallel = false
 
     func run() throws {
@@ -49,25 +49,14 @@ struct GPUCheck: ParsableCommand {
     /// 0 reports each layout's worst difference from the one-GPU curve (tolerance 1%).
     private func checkParallelLossCurves() throws {
         guard let rank = try DistributedRank.join(timeoutSeconds: 600) else {
-            throw ValidationError("gpu-check --parallel runs under `megatron launch --nproc-per-node 2`")
+            throw ValidationError("gpu-check --parallel runs under `megatron launch --nproc-per-node 2` (or 4, 8)")
         }
         defer { NCCLProcessGroup.stopWatchdogs() }  // before NCCL's exit-time teardown
         let check = LossCurveCheck(tolerance: 0.01)
         let world = rank.environment.worldSize
         let reference = try check.curve(on: rank.backend, extraFlags: ["--bf16"])
         var ok = true
-        for (name, flags) in [
-            ("tp \(world)", ["--tensor-model-parallel-size", "\(world)"]),
-            ("tp \(world), sequence parallel", ["--tensor-model-parallel-size", "\(world)", "--sequence-parallel"]),
-            ("dp \(world)", []),
-            ("dp \(world), overlapped reduce", ["--overlap-grad-reduce"]),
-            ("dp \(world), distributed optimizer", ["--use-distributed-optimizer"]),
-            ("dp \(world), dist. opt., both overlaps, 8 buckets", ["--use-distributed-optimizer", "--overlap-grad-reduce",
-                                                                 "--overlap-param-gather", "--ddp-bucket-size", "100000"]),
-            ("tp \(world) sp, dist. opt. (dp 1)", ["--tensor-model-parallel-size", "\(world)", "--sequence-parallel",
-                                                "--use-distributed-optimizer"]),
-            ("pp \(world) (1F1B)", ["--pipeline-model-parallel-size", "\(world)"]),
-        ] {
+        for (name, flags) in Self.parallelLayouts(world: world) {
             let losses = try check.curve(on: rank.backend, extraFlags: ["--bf16"] + flags, worldSize: world) { try rank.groups($0) }
             let result = LossCurveCheck.Result(name: "cuda bf16 \(name) vs 1 GPU", reference: reference, losses: losses,
                                                tolerance: check.tolerance)
@@ -75,6 +64,39 @@ struct GPUCheck: ParsableCommand {
             ok = ok && result.passed
         }
         if !ok { throw ExitCode.failure }
+    }
+
+    /// The layouts `gpu-check --parallel` compares with one GPU. Two ranks: each kind alone. Four
+    /// or eight: the compositions (TP×PP×DP, TP×DP, PP×DP) at 16 sequences per iteration, the
+    /// micro-batch shrunk so every data-parallel rank gets one.
+    static func parallelLayouts(world: Int) -> [(String, [String])] {
+        guard world > 2 else {
+            return [
+                ("tp \(world)", ["--tensor-model-parallel-size", "\(world)"]),
+                ("tp \(world), sequence parallel", ["--tensor-model-parallel-size", "\(world)", "--sequence-parallel"]),
+                ("dp \(world)", []),
+                ("dp \(world), overlapped reduce", ["--overlap-grad-reduce"]),
+                ("dp \(world), distributed optimizer", ["--use-distributed-optimizer"]),
+                ("dp \(world), dist. opt., both overlaps, 8 buckets", ["--use-distributed-optimizer", "--overlap-grad-reduce",
+                                                                     "--overlap-param-gather", "--ddp-bucket-size", "100000"]),
+                ("tp \(world) sp, dist. opt. (dp 1)", ["--tensor-model-parallel-size", "\(world)", "--sequence-parallel",
+                                                    "--use-distributed-optimizer"]),
+                ("pp \(world) (1F1B)", ["--pipeline-model-parallel-size", "\(world)"]),
+            ]
+        }
+        func layout(tp: Int, pp: Int, _ extra: [String]) -> (String, [String]) {
+            let dp = world / (tp * pp)
+            return ("tp \(tp) × pp \(pp) × dp \(dp)\(extra.isEmpty ? "" : ", " + extra.joined(separator: " "))",
+                    ["--tensor-model-parallel-size", "\(tp)", "--pipeline-model-parallel-size", "\(pp)",
+                     "--micro-batch-size", "\(max(1, 16 / dp))"] + extra)
+        }
+        return [
+            layout(tp: 2, pp: 2, ["--sequence-parallel", "--use-distributed-optimizer"]),
+            layout(tp: 2, pp: 2, ["--overlap-grad-reduce"]),
+            layout(tp: 2, pp: 1, ["--sequence-parallel", "--use-distributed-optimizer", "--overlap-grad-reduce", "--overlap-param-gather"]),
+            layout(tp: 1, pp: 2, ["--use-distributed-optimizer"]),
+            layout(tp: 4, pp: world / 4, []),
+        ]
     }
 
     /// 50 iterations of a small GPT on learnable data: the GPU curves (bf16, with each

@@ -140,4 +140,16 @@ struct ParallelGroupsTests {
         }
         #expect((0..<8).map { got.withLock { $0 }[$0] } == expected)
     }
+
+    /// `bench`'s per-rank figures (peak memory): every rank gets every rank's value, in rank order.
+    @Test func benchmarkGathersOneValuePerRank() throws {
+        let world = LocalWorld(size: 4, timeout: 30)
+        let got = Mutex<[Int: [Double]]>([:])
+        try world.run { rank in
+            let group = try world.group(ranks: Array(0..<4), rank: rank, name: "world")
+            let values = try Benchmark.gathered(1.5 * Double(rank + 1), over: group, backend: CPUBackend())
+            got.withLock { $0[rank] = values }
+        }
+        for rank in 0..<4 { #expect(got.withLock { $0[rank] } == [1.5, 3, 4.5, 6]) }
+    }
 }

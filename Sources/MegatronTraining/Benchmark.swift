@@ -70,11 +70,9 @@ public enum Benchmark {
     ///
     ///     let peaks = try Benchmark.gathered(myPeakGiB, over: world, backend: backend)
     public static func gathered(_ value: Double, over group: any ProcessGroup, backend: any Backend) throws -> [Double] {
-        var slots = [Float](repeating: 0, count: group.size)
-        slots[group.rank] = Float(value)
-        let t = try backend.tensor(slots, shape: [group.size])
-        try group.allReduce(t, op: .sum)
-        return try backend.download(t).map(Double.init)
+        let all = try backend.empty([group.size], dtype: .fp32)
+        try group.allGather(try backend.tensor([Float(value)], shape: [1]), into: all)
+        return try backend.download(all).map(Double.init)
     }
 
     /// The process's peak resident set (VmHWM) on Linux.

@@ -121,10 +121,10 @@ public final class Trainer {
             let c = setup.model
             let rows = c.sequenceParallel ? c.seqLength / c.tensorModelParallelSize : c.seqLength
             let shape: Shape = [rows, setup.microBatchSize, c.hiddenSize]
-            let exchange = Self.exchange(over: pipelineGroup)
-            pipeline = PipelineRunner(model: model, schedule: try setup.pipelineSchedule(rank: stage), activationShape: shape, exchange: exchange)
+            pipeline = PipelineRunner(model: model, schedule: try setup.pipelineSchedule(rank: stage), activationShape: shape,
+                                      group: pipelineGroup)
             evaluationPipeline = PipelineRunner(model: model, schedule: try setup.pipelineSchedule(rank: stage, forwardOnly: true),
-                                                activationShape: shape, exchange: exchange)
+                                                activationShape: shape, group: pipelineGroup)
         } else {
             pipeline = nil
             evaluationPipeline = nil
@@ -304,16 +304,6 @@ public final class Trainer {
     static func removing(_ hole: Range<Int>, from range: Range<Int>) -> [Range<Int>] {
         guard range.overlaps(hole) else { return [range] }
         return [range.lowerBound..<hole.lowerBound, hole.upperBound..<range.upperBound].filter { !$0.isEmpty }
-    }
-
-    /// The pipeline runner's batched exchange over `group`: activations on channel 0,
-    /// gradients on channel 1.
-    static func exchange(over group: any ProcessGroup) -> ([PipelineRunner.Message]) throws -> Void {
-        { messages in
-            try group.sendReceive(messages.map {
-                PointToPoint($0.send ? .send : .receive, $0.tensor, peer: $0.peer, channel: $0.channel)
-            })
-        }
     }
 
     /// The mean of `value` over the data-parallel group (the value itself on one rank).

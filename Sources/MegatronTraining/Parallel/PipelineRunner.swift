@@ -1,4 +1,5 @@
 import MegatronModels
+import MegatronParallel
 import MegatronPipeline
 import MegatronTensor
 
@@ -9,32 +10,23 @@ import MegatronTensor
 /// each other's next and previous rank never confuse them.
 ///
 ///     let runner = PipelineRunner(model: model, schedule: try setup.pipelineSchedule(rank: pp.rank),
-///                                 activationShape: [s, b, h], exchange: exchange)
+///                                 activationShape: [s, b, h], group: pipelineGroup)
 ///     let losses = try runner.run(batch: { try upload(loader.next()) }, dropoutSeed: { seed($0) }, gradientScale: 1 / m)
 final class PipelineRunner {
-    /// One message of a batched exchange.
-    struct Message {
-        let tensor: Tensor
-        let peer: Int
-        let send: Bool
-        /// 0: activations, 1: gradients.
-        let channel: Int
-    }
-
     let model: GPTModel
     let schedule: PipelineSchedule
     /// `[s, b, h]` (`[s/tp, b, h]` under sequence parallelism): what stages pass each other.
     let activationShape: Shape
-    /// Posts every message at once and returns when all have completed.
-    let exchange: ([Message]) throws -> Void
+    /// The pipeline group: each exchange is one batched ``ProcessGroup/sendReceive(_:)`` on it.
+    let group: any ProcessGroup
     /// The most micro-batches whose activations this rank held at once, over every run.
     private(set) var peakActivationsInFlight = 0
 
-    init(model: GPTModel, schedule: PipelineSchedule, activationShape: Shape, exchange: @escaping ([Message]) throws -> Void) {
+    init(model: GPTModel, schedule: PipelineSchedule, activationShape: Shape, group: any ProcessGroup) {
         self.model = model
         self.schedule = schedule
         self.activationShape = activationShape
-        self.exchange = exchange
+        self.group = group
     }
 
     /// Runs the schedule. `batch(i)` gives micro-batch i (asked once per micro-batch, in order);
@@ -79,28 +71,28 @@ final class PipelineRunner {
                     inputGradients[work] = dx
                 }
             case let .exchange(e):
-                var messages: [Message] = []
+                var messages: [PointToPoint] = []
                 if let w = e.sendActivation {
                     guard let t = outputs.removeValue(forKey: w) else { throw PipelineRunError.missing("the output of \(w)", rank: schedule.rank) }
-                    messages.append(Message(tensor: t, peer: schedule.nextRank, send: true, channel: 0))
+                    messages.append(.send(t, to: schedule.nextRank, channel: 0))
                 }
                 if let w = e.sendGradient {
                     guard let t = inputGradients.removeValue(forKey: w) else {
                         throw PipelineRunError.missing("the input gradient of \(w)", rank: schedule.rank)
                     }
-                    messages.append(Message(tensor: t, peer: schedule.previousRank, send: true, channel: 1))
+                    messages.append(.send(t, to: schedule.previousRank, channel: 1))
                 }
                 if let w = e.receiveActivation {
                     let t = try b.empty(activationShape, dtype: model.store.computeDType)
                     inputs[w] = t
-                    messages.append(Message(tensor: t, peer: schedule.previousRank, send: false, channel: 0))
+                    messages.append(.receive(into: t, from: schedule.previousRank, channel: 0))
                 }
                 if let w = e.receiveGradient {
                     let t = try b.empty(activationShape, dtype: model.store.computeDType)
                     outputGradients[w] = t
-                    messages.append(Message(tensor: t, peer: schedule.nextRank, send: false, channel: 1))
+                    messages.append(.receive(into: t, from: schedule.nextRank, channel: 1))
                 }
-                try exchange(messages)
+                try group.sendReceive(messages)
             }
         }
         return losses.keys.sorted().map { losses[$0]! }

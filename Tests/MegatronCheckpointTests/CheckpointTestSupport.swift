@@ -3,19 +3,7 @@ import MegatronCheckpoint
 import MegatronParallel
 import Synchronization
 import XCTest
-
-/// A small seeded generator (SplitMix64), so a failing random layout can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import MegatronTensor
 
 /// Bytes per element of the safetensors dtypes the tests use.
 let testDTypeWidths: [String: Int] = ["F32": 4, "BF16": 2, "F16": 2, "I64": 8, "I32": 4, "U8": 1]

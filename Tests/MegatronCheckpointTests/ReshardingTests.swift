@@ -2,6 +2,7 @@ import Foundation
 import MegatronCheckpoint
 import MegatronParallel
 import XCTest
+import MegatronTensor
 
 /// Tensors saved by four thread ranks in one layout read back in another, compared byte for
 /// byte with a slice of the global tensor taken element by element.

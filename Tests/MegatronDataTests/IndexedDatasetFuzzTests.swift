@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import MegatronData
+import MegatronTensor
 
 /// Seeded random corruption of a valid pair: the reader must either open a self-consistent
 /// dataset or throw ``IndexedDatasetError``. A crash (trap, bad pointer, SIGBUS) would take the
@@ -10,7 +11,7 @@ struct IndexedDatasetFuzzTests {
     static let iterations = 4000
 
     /// One random edit of the `.idx` (or, for the last kinds, the `.bin`).
-    static func mutate(_ idx: inout [UInt8], _ bin: inout [UInt8], sequenceCount n: Int, _ rng: inout SeededGenerator) -> String {
+    static func mutate(_ idx: inout [UInt8], _ bin: inout [UInt8], sequenceCount n: Int, _ rng: inout SplitMix64) -> String {
         func position() -> Int { idx.isEmpty ? 0 : Int.random(in: 0..<idx.count, using: &rng) }
         switch Int.random(in: 0..<9, using: &rng) {
         case 0 where !idx.isEmpty:
@@ -91,7 +92,7 @@ struct IndexedDatasetFuzzTests {
         let idx = try fileBytes(base + ".idx"), bin = try fileBytes(base + ".bin")
         let n = documents.joined().count
 
-        var rng = SeededGenerator(seed: 0x1DC0FFEE)
+        var rng = SplitMix64(seed: 0x1DC0FFEE)
         var outcomes: [String: Int] = [:], mutations: [String: Int] = [:]
         for _ in 0..<Self.iterations {
             var mutatedIdx = idx, mutatedBin = bin

@@ -1,11 +1,12 @@
 import Foundation
 import Testing
 @testable import MegatronData
+import MegatronTensor
 
 @Suite("IndexedDataset read/write")
 struct IndexedDatasetTests {
     /// Tokens spanning a dtype's whole range (ends included) so width or sign slips show.
-    static func randomTokens(_ dtype: IndexedDType, _ count: Int, _ rng: inout SeededGenerator) -> [Int64] {
+    static func randomTokens(_ dtype: IndexedDType, _ count: Int, _ rng: inout SplitMix64) -> [Int64] {
         let range: ClosedRange<Int64> = switch dtype {
         case .uint8: 0...255
         case .int8: -128...127
@@ -22,7 +23,7 @@ struct IndexedDatasetTests {
     @Test(arguments: IndexedDType.allCases)
     func roundTripEveryDType(dtype: IndexedDType) throws {
         let scratch = try ScratchFolder(), prefix = scratch.prefix("rt")
-        var rng = SeededGenerator(seed: UInt64(dtype.rawValue))
+        var rng = SplitMix64(seed: UInt64(dtype.rawValue))
         var documents: [[[Int64]]] = []
         for _ in 0..<6 {
             documents.append((0..<Int.random(in: 0...4, using: &rng)).map { _ in

@@ -1,6 +1,7 @@
 import Foundation
 import MegatronData
 import Testing
+import MegatronTensor
 
 @Suite("jsonl reader fuzz")
 struct JSONLinesFuzzTests {
@@ -10,7 +11,7 @@ struct JSONLinesFuzzTests {
     @Test func mutatedInputNeverCrashes() throws {
         let valid = Array((0..<20).map { "{\"text\": \"line \($0) ünï 🙂 \\\"quoted\\\"\", \"n\": \($0)}\n" }.joined().utf8)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-\(UUID().uuidString).jsonl").path
-        var rng = SeededGenerator(seed: 42)
+        var rng = SplitMix64(seed: 42)
         var outcomes: [String: Int] = [:]
         for _ in 0..<1500 {
             var bytes = valid

@@ -1,6 +1,7 @@
 import Foundation
 import MegatronData
 import Testing
+import MegatronTensor
 
 /// A truncated or corrupt model file is a `TokenizerError.file` naming the path and the byte
 /// offset, never a crash; includes a seeded fuzz of truncations and byte flips.
@@ -76,7 +77,7 @@ struct SentencePieceCorruptionTests {
         #expect(model.pieceCount == 400)
         #expect(try model.decode(model.encode("the sea")) == "the sea")
 
-        var rng = SeededGenerator(seed: 20_240_607)
+        var rng = SplitMix64(seed: 20_240_607)
         for _ in 0..<200 {
             let length = Int(rng.next() % UInt64(small.count))
             expectFileError(Array(small.prefix(length)), path: path, "truncated to \(length) bytes")

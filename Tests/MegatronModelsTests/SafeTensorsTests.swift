@@ -1,6 +1,7 @@
 import Foundation
 import MegatronCheckpoint
 import Testing
+import MegatronTensor
 
 /// Assembles a safetensors file from a literal header (no padding, so the data buffer may be
 /// unaligned — which is exactly what the reader must cope with) and raw buffer bytes.
@@ -15,18 +16,6 @@ private func makeFile(header: String, buffer: [UInt8], declaredLength: UInt64? =
 
 private func littleEndianBytes<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] {
     values.flatMap { value in withUnsafeBytes(of: value.littleEndian) { Array($0) } }
-}
-
-/// Small deterministic PRNG so the fuzz test is reproducible.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 @Suite("SafeTensors")
@@ -348,7 +337,7 @@ struct SafeTensorsTests {
         writer.add("x", floats: [1, 2, 3, 4, 5, 6], shape: [2, 3])
         writer.add("y", int32s: [7, 8], shape: [2])
         let original = try writer.serialized()
-        var rng = SplitMix64(state: 1234)
+        var rng = SplitMix64(seed: 1234)
         for _ in 0..<2000 {
             var data = original
             for _ in 0..<Int.random(in: 1...4, using: &rng) {

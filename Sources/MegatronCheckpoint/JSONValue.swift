@@ -1,12 +1,13 @@
 /// Any JSON value, for non-tensor checkpoint state whose shape the caller decides at run time
-/// (iteration, arguments, scheduler state …). Integers stay exact up to 64 bits; put wider
-/// values such as RNG keys in strings or arrays.
+/// (iteration, arguments, scheduler state …), and Hugging Face's JSON files. Integers (`Int`,
+/// 64 bits) and fractional numbers stay apart; put wider values such as RNG keys in strings or
+/// arrays.
 ///
 ///     let common: [String: JSONValue] = ["iteration": .int(100), "args": .object(["lr": .double(3e-4)])]
 public enum JSONValue: Codable, Sendable, Hashable {
     case null
     case bool(Bool)
-    case int(Int64)
+    case int(Int)
     case double(Double)
     case string(String)
     case array([JSONValue])
@@ -18,7 +19,7 @@ public enum JSONValue: Codable, Sendable, Hashable {
             self = .null
         } else if let value = try? container.decode(Bool.self) {
             self = .bool(value)
-        } else if let value = try? container.decode(Int64.self) {
+        } else if let value = try? container.decode(Int.self) {
             self = .int(value)
         } else if let value = try? container.decode(Double.self) {
             self = .double(value)

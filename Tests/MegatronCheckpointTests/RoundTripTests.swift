@@ -20,7 +20,7 @@ final class RoundTripTests: XCTestCase {
         let common: [String: JSONValue] = [
             "iteration": .int(7), "args": .object(["lr": .double(3e-4), "name": .string("gpt"), "flags": .array([.bool(true), .null])]),
         ]
-        let rankState: [String: JSONValue] = ["rng": .array([.int(-1), .int(Int64.max)])]
+        let rankState: [String: JSONValue] = ["rng": .array([.int(-1), .int(Int.max)])]
         let errors = runRanks(1) { _, group in
             let saver = CheckpointSaver(directory: root, group: group)
             let report = try saver.save(iteration: 7, shards: tensors.map { $0.data($0.whole) }, common: common, rankState: rankState)

@@ -1,3 +1,4 @@
+import MegatronCheckpoint
 import MegatronTransformer
 
 /// `GPT2Config` ↔ ``TransformerConfig``: `n_layer`, `n_embd`, `n_head`, `n_inner` (null: 4·h),

@@ -1,3 +1,4 @@
+import MegatronCheckpoint
 import MegatronTransformer
 
 /// `LlamaConfig` ↔ ``TransformerConfig``: `hidden_size`, `intermediate_size`,

@@ -1,4 +1,5 @@
 import Foundation
+import MegatronCheckpoint
 import MegatronTransformer
 
 /// A Hugging Face `config.json` for `GPT2LMHeadModel` or `LlamaForCausalLM`, as the

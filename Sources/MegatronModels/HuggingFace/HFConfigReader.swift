@@ -1,4 +1,5 @@
 import Foundation
+import MegatronCheckpoint
 
 /// Typed access to the keys of a parsed JSON object, throwing ``HFDirectoryError`` errors that
 /// name the file and the key.

@@ -1,4 +1,5 @@
 import Foundation
+import MegatronCheckpoint
 
 /// `model.safetensors.index.json`: which shard file holds each tensor, and how `save_pretrained`
 /// splits a state dict into shards and names them.

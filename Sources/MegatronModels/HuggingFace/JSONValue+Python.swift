@@ -1,39 +1,13 @@
 import Foundation
+import MegatronCheckpoint
 
-/// A JSON document as read from (or written to) a Hugging Face `config.json` or
-/// `model.safetensors.index.json`. Integers and fractional numbers stay apart so that
-/// `"hidden_size": 32` and `"rope_theta": 10000.0` are written back as Python wrote them.
+/// Hugging Face's JSON as Python writes it: `config.json` and `model.safetensors.index.json`
+/// keep `"hidden_size": 32` and `"rope_theta": 10000.0` apart (``JSONValue`` decodes integers
+/// and fractional numbers into different cases), and are written back as `json.dumps` would.
 ///
 ///     let value = try JSONDecoder().decode(JSONValue.self, from: data)
 ///     let text = value.pythonJSON()      // json.dumps(value, indent=2, sort_keys=True) + "\n"
-enum JSONValue: Equatable, Sendable, Decodable {
-    case null
-    case bool(Bool)
-    case int(Int)
-    case double(Double)
-    case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
-
-    init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() {
-            self = .null
-        } else if let b = try? c.decode(Bool.self) {
-            self = .bool(b)
-        } else if let i = try? c.decode(Int.self) {
-            self = .int(i)
-        } else if let d = try? c.decode(Double.self) {
-            self = .double(d)
-        } else if let s = try? c.decode(String.self) {
-            self = .string(s)
-        } else if let a = try? c.decode([JSONValue].self) {
-            self = .array(a)
-        } else {
-            self = .object(try c.decode([String: JSONValue].self))
-        }
-    }
-
+extension JSONValue {
     /// The value for a Float setting, written as its shortest decimal (`1e-05`, not `9.99999974e-06`).
     static func float(_ value: Float) -> JSONValue { .double(Double("\(value)") ?? Double(value)) }
 

@@ -30,15 +30,10 @@ struct CheckpointTests {
             "--tensor-model-parallel-size", "\(tp)", "--pipeline-model-parallel-size", "\(pp)"] + extra), worldSize: world)
         let data = MockGPTDataset(vocabSize: 100, seqLength: 16, seed: 3)
         let results = Mutex<[Int: (losses: [Float], specs: [ParameterSpec], values: [Float], dpRank: Int)]>([:])
-        let threads = LocalWorld(size: world, timeout: 60)
-        try threads.run { rank in
-            let groups = try ParallelGroups(setup.parallel, rank: rank) { request in
-                try request.members.map { try threads.group(ranks: $0, rank: rank, name: request.name) }
-            }
-            let backend = CPUBackend()
-            let trainer = try Trainer(setup: setup, backend: backend, train: data, validation: nil, groups: groups)
+        try ParallelEquivalenceTests.onThreadRanks(setup, data: data) { rank, trainer, groups in
+            let backend = trainer.model.backend
             let checkpointer = TrainingCheckpointer(
-                trainer: trainer, world: try groups.world ?? threads.group(ranks: [0], rank: 0, name: "world"))
+                trainer: trainer, world: try groups.world ?? LocalWorld(size: 1).group(ranks: [0], rank: 0, name: "world"))
             if let load { try checkpointer.load(from: load, options: loadOptions) }
             let losses = try (0..<iterations).flatMap { _ in
                 let step = try trainer.step()

@@ -55,13 +55,8 @@ struct ParallelEquivalenceTests {
         if configured.resetAttentionMask { configured.eodToken = 0 }
         let setup = configured
         let results = Mutex<[Int: (losses: [Float], specs: [ParameterSpec], values: [Float])]>([:])
-        let threads = LocalWorld(size: world, timeout: 60)
-        try threads.run { rank in
-            let groups = try ParallelGroups(setup.parallel, rank: rank) { request in
-                try request.members.map { try threads.group(ranks: $0, rank: rank, name: request.name) }
-            }
-            let backend = CPUBackend()
-            let trainer = try Trainer(setup: setup, backend: backend, train: data, validation: nil, groups: groups)
+        try onThreadRanks(setup, data: data) { rank, trainer, _ in
+            let backend = trainer.model.backend
             let losses = try (0..<5).flatMap { _ in
                 let step = try trainer.step()
                 return [step.loss, Float(step.gradNorm)]
@@ -89,6 +84,19 @@ struct ParallelEquivalenceTests {
         }
         for (name, values) in parameters { #expect(!values.contains { $0.isNaN }, "\(name) has elements no rank holds") }
         return Run(losses: all[0]!.losses, parameters: parameters)
+    }
+
+    /// Runs `body` on one thread rank per rank of `setup`'s layout, each with its CPU trainer
+    /// and its groups (Megatron's layout, over one ``LocalWorld``).
+    static func onThreadRanks(_ setup: TrainingSetup, data: any GPTSampleSource,
+                              _ body: @escaping @Sendable (_ rank: Int, Trainer, ParallelGroups) throws -> Void) throws {
+        let threads = LocalWorld(size: setup.parallel.worldSize, timeout: 60)
+        try threads.run { rank in
+            let groups = try ParallelGroups(setup.parallel, rank: rank) { request in
+                try request.members.map { try threads.group(ranks: $0, rank: rank, name: request.name) }
+            }
+            try body(rank, try Trainer(setup: setup, backend: CPUBackend(), train: data, validation: nil, groups: groups), groups)
+        }
     }
 
     /// Puts a rank's parameters (`specs` over its flat `values`) into the whole tensors by name;
